@@ -1,0 +1,108 @@
+"""``srda-bench``: one sub-command per workflow stage. Rules call these; so can users.
+
+Settings arrive as JSON (each rule passes its own job's settings), bad input ends in one line
+on stderr naming the file and the problem, and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from srda.errors import InputError
+
+logger = logging.getLogger("srda")
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--settings is not valid JSON: {exc}") from exc
+
+
+def cmd_synthesize(args: argparse.Namespace) -> None:
+    from srda.data import synthetic
+
+    s = args.settings
+    syn = s["synthetic"]
+    start = time.perf_counter()
+    if syn["kind"] == "volumes":
+        synthetic.synthesize_volumes(Path(args.out), s["modality"], syn["n_subjects"],
+                                     seed=syn["seed"], severity=syn["severity"],
+                                     voxel_mm=syn["voxel_mm"])
+    else:
+        synthetic.synthesize_slices(Path(args.out), syn["n_subjects"], seed=syn["seed"],
+                                    severity=syn["severity"])
+    logger.info("synthesized %s cohort in %.1f s", s.get("name", ""), time.perf_counter() - start)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from srda.data.prepare import prepare_dataset
+
+    prepare_dataset(args.settings, Path(args.out), Path(args.cohort) if args.cohort else None)
+
+
+def cmd_run_method(args: argparse.Namespace) -> None:
+    from srda.run import run_method
+
+    run_method(args.settings, Path(args.data), args.scale, args.seed, Path(args.out), args.gpus)
+
+
+def cmd_table1(args: argparse.Namespace) -> None:
+    from srda.report.build import write_table1
+
+    write_table1(args.settings, Path(args.out_dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="srda-bench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synthesize", help="write the embedded synthetic cohort of one dataset")
+    p.add_argument("--settings", type=_json, required=True, help="the dataset's resolved settings")
+    p.add_argument("--out", required=True, help="cohort folder to write")
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("prepare", help="ingest, slice, split and make LR shards of one dataset")
+    p.add_argument("--settings", type=_json, required=True, help="the dataset's resolved settings")
+    p.add_argument("--out", required=True, help="results/{dataset}")
+    p.add_argument("--cohort", help="the synthetic cohort folder (source: synthetic)")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("run-method", help="train (if needed), super-resolve and score one method")
+    p.add_argument("--settings", type=_json, required=True, help="the method's job settings")
+    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="results/{dataset}/x{scale}/sr/{method}/seed{seed}")
+    p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
+    p.set_defaults(func=cmd_run_method)
+
+    p = sub.add_parser("table1", help="Table I (PSNR/SSIM) from the per-image test metrics")
+    p.add_argument("--settings", type=_json, required=True)
+    p.add_argument("--out-dir", required=True, help="results/tables")
+    p.set_defaults(func=cmd_table1)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except InputError as exc:
+        print(f"srda-bench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

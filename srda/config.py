@@ -1,0 +1,189 @@
+"""Resolve the workflow configuration: validate, merge the preset, fill schema defaults.
+
+Precedence, lowest first: schema defaults < the chosen preset < config.yaml < ``--configfile``
+overlays < ``--config``. Snakemake has already merged the last three into one dict; this module
+slides the preset and the schema defaults in beneath it. Imports nothing heavy: the Snakefile
+calls it at parse time.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from srda.errors import InputError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SPLITS = ("train", "val", "test")
+
+
+class ConfigError(InputError):
+    """A wrong key or value in the configuration."""
+
+
+def deep_merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Merge dicts left to right; later layers win, nested dicts merge key by key."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = deep_merge(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_schema(path: Path | str = SCHEMA_PATH) -> dict[str, Any]:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _deref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = schema
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def schema_defaults(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Defaults of an object node, recursing into sub-objects that declare properties."""
+    node = _deref(schema, node)
+    out: dict[str, Any] = {}
+    for key, sub in node.get("properties", {}).items():
+        sub_node = _deref(schema, sub)
+        if "properties" in sub_node:
+            out[key] = deep_merge(schema_defaults(schema, sub_node), sub_node.get("default", {}))
+        elif "default" in sub_node:
+            out[key] = copy.deepcopy(sub_node["default"])
+    return out
+
+
+def _validate(schema: dict[str, Any], instance: Any, node: dict[str, Any], where: str) -> None:
+    validator = jsonschema.Draft202012Validator({**node, "$defs": schema["$defs"]})
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path)
+        where = ".".join(p for p in (where, path) if p) or "(top level)"
+        raise ConfigError("config", f"{where}: {error.message}")
+
+
+def _select(requested: Any, known: dict[str, Any], kind: str) -> list[str]:
+    if requested == "all":
+        return list(known)
+    unknown = [name for name in requested if name not in known]
+    if unknown:
+        raise ConfigError(
+            "config", f"run_{kind}: unknown {kind} {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    return list(requested)
+
+
+def detect_gpus() -> int:
+    """1 when an NVIDIA GPU is visible (checked without importing torch), else 0."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return 1 if out.returncode == 0 and "GPU" in out.stdout else 0
+
+
+def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> dict[str, Any]:
+    """The configuration every rule and CLI call uses, with presets and defaults applied."""
+    schema = load_schema(schema_path)
+    _validate(schema, config, schema, "")
+
+    name = config.get("preset", "quick")
+    presets = config.get("presets", {})
+    if name not in presets:
+        raise ConfigError("config", f"preset: unknown preset '{name}'; known: {', '.join(presets)}")
+    preset = presets[name]
+
+    top_defaults = {k: v for k, v in schema_defaults(schema, schema).items()
+                    if k not in ("dataset_defaults", "method_defaults")}
+    scalar = lambda d: {k: v for k, v in d.items()  # noqa: E731
+                        if k not in ("datasets", "methods", "presets", "description")}
+    out = deep_merge(top_defaults, scalar(preset), scalar(config))
+
+    dataset_base = schema_defaults(schema, schema["$defs"]["dataset_settings"])
+    synthetic_base = schema_defaults(schema, schema["$defs"]["synthetic_settings"])
+    datasets = {}
+    for ds, entry in config["datasets"].items():
+        merged = deep_merge(
+            dataset_base, preset.get("dataset_defaults", {}), preset.get("datasets", {}).get(ds, {}),
+            config.get("dataset_defaults", {}), entry,
+        )
+        if merged["source"] == "synthetic":
+            merged["synthetic"] = deep_merge(synthetic_base, merged.get("synthetic", {}))
+        elif merged.get("path") is None:
+            raise ConfigError("config", f"datasets.{ds}: source '{merged['source']}' needs a path")
+        for scale in out["scales"]:
+            if merged["hr_size"] % scale or merged["patch"] % scale:
+                raise ConfigError(
+                    "config",
+                    f"datasets.{ds}: hr_size {merged['hr_size']} and patch {merged['patch']} "
+                    f"must be divisible by scale {scale}",
+                )
+        if merged["patch"] > merged["hr_size"]:
+            raise ConfigError("config", f"datasets.{ds}: patch {merged['patch']} > hr_size "
+                              f"{merged['hr_size']}")
+        _validate(schema, merged, schema["$defs"]["dataset_settings"], f"datasets.{ds}")
+        datasets[ds] = merged
+
+    method_base = schema_defaults(schema, schema["$defs"]["method_settings"])
+    methods = {}
+    for m, entry in config["methods"].items():
+        merged = deep_merge(
+            method_base, preset.get("method_defaults", {}), preset.get("methods", {}).get(m, {}),
+            config.get("method_defaults", {}), entry,
+        )
+        merged.setdefault("display", m)
+        if not merged["external"] and "arch" not in merged:
+            raise ConfigError("config", f"methods.{m}: needs an arch (or external: true)")
+        _validate(schema, merged, schema["$defs"]["method_settings"], f"methods.{m}")
+        methods[m] = merged
+
+    out["datasets"] = datasets
+    out["methods"] = methods
+    out["run_datasets"] = _select(out["run_datasets"], datasets, "datasets")
+    out["run_methods"] = _select(out["run_methods"], methods, "methods")
+    if out["gpus_per_job"] == "auto":
+        out["gpus_per_job"] = detect_gpus()
+    fractions = out["split_fractions"]
+    if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6):
+        raise ConfigError("config", f"split_fractions: {fractions} must sum to 1")
+    return out
+
+
+def dataset_job_settings(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What the data stage of one dataset needs (so a change elsewhere does not rerun it)."""
+    return {
+        "name": dataset,
+        **cfg["datasets"][dataset],
+        "scales": cfg["scales"],
+        "split": cfg["split"],
+        "split_fractions": cfg["split_fractions"],
+        "split_seed": cfg["split_seed"],
+    }
+
+
+def method_job_settings(cfg: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
+    """What one (dataset, method) job needs: the method entry plus the dataset's training sizes."""
+    ds = cfg["datasets"][dataset]
+    return {
+        "name": method,
+        **cfg["methods"][method],
+        "patch": ds["patch"],
+        "batch_size": cfg["methods"][method]["train"].get("batch_size") or ds["batch_size"],
+        "channels": 1,
+    }

@@ -1,0 +1,1 @@
+"""Data stage: embedded cohort, ingest of real data, slicing, splitting and degradation."""

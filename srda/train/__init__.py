@@ -1,0 +1,1 @@
+"""Training and inference shared by every method."""

@@ -1,0 +1,97 @@
+import copy
+
+import pytest
+
+from srda.config import ConfigError, dataset_job_settings, deep_merge, method_job_settings, resolve
+
+
+def test_deep_merge_later_layers_win_and_nested_dicts_merge():
+    assert deep_merge({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"b": 3}}) == {
+        "a": {"b": 3, "c": 2},
+        "d": 1,
+    }
+
+
+def test_default_preset_is_quick_and_fills_schema_defaults(base_config):
+    cfg = resolve(base_config)
+    assert cfg["preset"] == "quick"
+    ds = cfg["datasets"]["adni-mri"]
+    assert ds["hr_size"] == 96  # from the quick preset
+    assert ds["plane"] == "axial"  # schema default
+    assert ds["synthetic"]["severity"] == 1.0
+    assert cfg["run_datasets"] == ["adni-mri", "adni-pet", "demented-mri"]
+    assert cfg["methods"]["bicubic"]["display"] == "Bicubic"
+
+
+def test_precedence_preset_below_config_below_overrides(base_config):
+    config = copy.deepcopy(base_config)
+    config["preset"] = "smoke"
+    assert resolve(config)["datasets"]["adni-mri"]["hr_size"] == 48
+    config["datasets"]["adni-mri"]["hr_size"] = 64  # config.yaml / overlay / --config
+    cfg = resolve(config)
+    assert cfg["datasets"]["adni-mri"]["hr_size"] == 64
+    assert cfg["datasets"]["adni-pet"]["hr_size"] == 48
+    config["dataset_defaults"] = {"hr_size": 32, "patch": 16}
+    assert resolve(config)["datasets"]["adni-pet"]["hr_size"] == 32
+
+
+def test_paper_preset_carries_the_papers_protocol(base_config):
+    cfg = resolve({**base_config, "preset": "paper"})
+    assert cfg["datasets"]["adni-mri"]["batch_size"] == 128
+    assert cfg["datasets"]["adni-pet"]["batch_size"] == 64
+    assert cfg["datasets"]["demented-mri"]["batch_size"] == 8
+    assert cfg["methods"]["bicubic"]["train"]["epochs"] == 1000
+    assert cfg["methods"]["bicubic"]["size"] == "paper"
+
+
+def test_unknown_key_is_named(base_config):
+    config = copy.deepcopy(base_config)
+    config["datasets"]["adni-mri"]["hr_sise"] = 64
+    with pytest.raises(ConfigError, match=r"datasets\.adni-mri.*hr_sise"):
+        resolve(config)
+
+
+def test_wrong_value_is_named(base_config):
+    with pytest.raises(ConfigError, match="split"):
+        resolve({**base_config, "split": "random"})
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        resolve({**base_config, "preset": "huge"})
+
+
+def test_hr_size_must_divide_by_every_scale(base_config):
+    config = copy.deepcopy(base_config)
+    config["scales"] = [3, 4]  # quick hr_size 96 divides by 3 and 4
+    resolve(config)
+    config["datasets"]["adni-mri"]["hr_size"] = 100
+    with pytest.raises(ConfigError, match="hr_size 100 .* divisible by scale 3"):
+        resolve(config)
+
+
+def test_run_selection_and_unknown_names(base_config):
+    cfg = resolve({**base_config, "run_datasets": ["adni-pet"], "run_methods": ["bicubic"]})
+    assert cfg["run_datasets"] == ["adni-pet"] and cfg["run_methods"] == ["bicubic"]
+    with pytest.raises(ConfigError, match="unknown methods srda; known: bicubic"):
+        resolve({**base_config, "run_methods": ["srda"]})
+
+
+def test_overlay_adds_a_real_dataset(base_config, tmp_path):
+    config = copy.deepcopy(base_config)
+    config["datasets"]["mine"] = {"source": "nifti", "path": str(tmp_path), "labels": "x.csv"}
+    cfg = resolve(config)
+    assert cfg["datasets"]["mine"]["hr_size"] == 96
+    with pytest.raises(ConfigError, match="needs a path"):
+        config["datasets"]["mine"] = {"source": "folders"}
+        resolve(config)
+
+
+def test_job_settings_hold_only_what_the_job_needs(base_config):
+    cfg = resolve(base_config)
+    ds = dataset_job_settings(cfg, "adni-mri")
+    assert ds["name"] == "adni-mri" and ds["scales"] == [4] and "methods" not in ds
+    m = method_job_settings(cfg, "adni-pet", "bicubic")
+    assert m["arch"] == "bicubic" and m["patch"] == 48 and m["batch_size"] == 16
+
+
+def test_gpus_per_job_auto_is_an_integer(base_config):
+    assert resolve(base_config)["gpus_per_job"] in (0, 1)
+    assert resolve({**base_config, "gpus_per_job": 2})["gpus_per_job"] == 2

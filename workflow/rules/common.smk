@@ -1,0 +1,71 @@
+# Helpers shared by the rule files: the resolved configuration and the paths of the DAG.
+import json
+import re
+import shlex
+
+from srda.config import SPLITS, dataset_job_settings, method_job_settings, resolve
+from srda.errors import InputError
+
+try:
+    CFG = resolve(config)
+except InputError as exc:
+    raise WorkflowError(str(exc)) from None
+
+RESULTS = CFG["results_dir"]
+DATASETS = CFG["run_datasets"]
+SCALES = CFG["scales"]
+SEEDS = CFG["seeds"]
+# Methods with an architecture run through rule run_method; external ones have their own rule.
+PY_METHODS = [m for m in CFG["run_methods"] if not CFG["methods"][m]["external"]]
+METHODS = CFG["run_methods"]
+ENV = "../../envs/srda.yaml"
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, CFG["datasets"])),
+    method="[a-z0-9_]+",
+    scale=r"\d+",
+    seed=r"\d+",
+    split="|".join(SPLITS),
+
+
+def as_arg(settings):
+    """A job's own settings as one shell-quoted JSON argument (params: a change reruns only it)."""
+    return shlex.quote(json.dumps(settings, sort_keys=True))
+
+
+def synth_settings(dataset):
+    ds = CFG["datasets"][dataset]
+    return {"name": dataset, "modality": ds["modality"], "synthetic": ds["synthetic"]}
+
+
+def prepare_input(wildcards):
+    ds = CFG["datasets"][wildcards.dataset]
+    if ds["source"] == "synthetic":
+        return {"cohort": f"{RESULTS}/cohort/{wildcards.dataset}"}
+    return {key: ds[key] for key in ("path", "labels", "masks", "subjects") if ds.get(key)}
+
+
+def data_outputs(dataset="{dataset}"):
+    base = f"{RESULTS}/{dataset}"
+    files = [f"{base}/{s}_{kind}" for s in SPLITS for kind in ("hr.npy", "meta.csv", "roi.npy")]
+    files += [f"{base}/x{scale}/{s}_lr.npy" for scale in SCALES for s in SPLITS]
+    return files + [f"{base}/splits.csv", f"{base}/split_report.csv", f"{base}/dataset.json"]
+
+
+def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}"):
+    return f"{RESULTS}/{dataset}/x{scale}/sr/{method}/seed{seed}"
+
+
+def table1_outputs():
+    return [f"{RESULTS}/tables/table1_psnr_ssim.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def all_metrics():
+    return [
+        f"{sr_dir(d, s, m, seed)}/test_metrics.csv"
+        for d in DATASETS
+        for s in SCALES
+        for m in METHODS
+        for seed in SEEDS
+    ]
