@@ -6,7 +6,9 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
-sys.path.insert(0, workflow.basedir)  # srda.config must import where srda is not installed
+sys.path.insert(
+    0, workflow.basedir
+)  # srda.config must import where srda is not installed
 
 
 configfile: "config.yaml"
@@ -17,6 +19,16 @@ validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, CFG["datasets"])),
+    method="[a-z0-9_]+",
+    scale=r"\d+",
+    seed=r"\d+",
+    split="|".join(SPLITS),
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sr.smk"
 include: "workflow/rules/report.smk"

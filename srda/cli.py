@@ -33,19 +33,27 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     syn = s["synthetic"]
     start = time.perf_counter()
     if syn["kind"] == "volumes":
-        synthetic.synthesize_volumes(Path(args.out), s["modality"], syn["n_subjects"],
-                                     seed=syn["seed"], severity=syn["severity"],
-                                     voxel_mm=syn["voxel_mm"])
+        synthetic.synthesize_volumes(
+            Path(args.out),
+            s["modality"],
+            syn["n_subjects"],
+            seed=syn["seed"],
+            severity=syn["severity"],
+            voxel_mm=syn["voxel_mm"],
+        )
     else:
-        synthetic.synthesize_slices(Path(args.out), syn["n_subjects"], seed=syn["seed"],
-                                    severity=syn["severity"])
+        synthetic.synthesize_slices(
+            Path(args.out), syn["n_subjects"], seed=syn["seed"], severity=syn["severity"]
+        )
     logger.info("synthesized %s cohort in %.1f s", s.get("name", ""), time.perf_counter() - start)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    from srda.config import complete_dataset_settings
     from srda.data.prepare import prepare_dataset
 
-    prepare_dataset(args.settings, Path(args.out), Path(args.cohort) if args.cohort else None)
+    settings = complete_dataset_settings(args.settings)
+    prepare_dataset(settings, Path(args.out), Path(args.cohort) if args.cohort else None)
 
 
 def cmd_run_method(args: argparse.Namespace) -> None:
@@ -94,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         args.func(args)
     except InputError as exc:

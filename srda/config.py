@@ -87,6 +87,12 @@ def _select(requested: Any, known: dict[str, Any], kind: str) -> list[str]:
     return list(requested)
 
 
+def _top_level(layer: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a config layer other than its per-dataset and per-method entries."""
+    nested = ("datasets", "methods", "presets", "description")
+    return {k: v for k, v in layer.items() if k not in nested}
+
+
 def detect_gpus() -> int:
     """1 when an NVIDIA GPU is visible (checked without importing torch), else 0."""
     if shutil.which("nvidia-smi") is None:
@@ -109,19 +115,23 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
         raise ConfigError("config", f"preset: unknown preset '{name}'; known: {', '.join(presets)}")
     preset = presets[name]
 
-    top_defaults = {k: v for k, v in schema_defaults(schema, schema).items()
-                    if k not in ("dataset_defaults", "method_defaults")}
-    scalar = lambda d: {k: v for k, v in d.items()  # noqa: E731
-                        if k not in ("datasets", "methods", "presets", "description")}
-    out = deep_merge(top_defaults, scalar(preset), scalar(config))
+    top_defaults = {
+        k: v
+        for k, v in schema_defaults(schema, schema).items()
+        if k not in ("dataset_defaults", "method_defaults")
+    }
+    out = deep_merge(top_defaults, _top_level(preset), _top_level(config))
 
     dataset_base = schema_defaults(schema, schema["$defs"]["dataset_settings"])
     synthetic_base = schema_defaults(schema, schema["$defs"]["synthetic_settings"])
     datasets = {}
     for ds, entry in config["datasets"].items():
         merged = deep_merge(
-            dataset_base, preset.get("dataset_defaults", {}), preset.get("datasets", {}).get(ds, {}),
-            config.get("dataset_defaults", {}), entry,
+            dataset_base,
+            preset.get("dataset_defaults", {}),
+            preset.get("datasets", {}).get(ds, {}),
+            config.get("dataset_defaults", {}),
+            entry,
         )
         if merged["source"] == "synthetic":
             merged["synthetic"] = deep_merge(synthetic_base, merged.get("synthetic", {}))
@@ -135,8 +145,9 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
                     f"must be divisible by scale {scale}",
                 )
         if merged["patch"] > merged["hr_size"]:
-            raise ConfigError("config", f"datasets.{ds}: patch {merged['patch']} > hr_size "
-                              f"{merged['hr_size']}")
+            raise ConfigError(
+                "config", f"datasets.{ds}: patch {merged['patch']} > hr_size {merged['hr_size']}"
+            )
         _validate(schema, merged, schema["$defs"]["dataset_settings"], f"datasets.{ds}")
         datasets[ds] = merged
 
@@ -144,8 +155,11 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
     methods = {}
     for m, entry in config["methods"].items():
         merged = deep_merge(
-            method_base, preset.get("method_defaults", {}), preset.get("methods", {}).get(m, {}),
-            config.get("method_defaults", {}), entry,
+            method_base,
+            preset.get("method_defaults", {}),
+            preset.get("methods", {}).get(m, {}),
+            config.get("method_defaults", {}),
+            entry,
         )
         merged.setdefault("display", m)
         if not merged["external"] and "arch" not in merged:
@@ -187,3 +201,22 @@ def method_job_settings(cfg: dict[str, Any], dataset: str, method: str) -> dict[
         "batch_size": cfg["methods"][method]["train"].get("batch_size") or ds["batch_size"],
         "channels": 1,
     }
+
+
+def complete_dataset_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Fill a hand-written dataset job's settings (CLI use) with the schema's defaults."""
+    schema = load_schema()
+    top = schema_defaults(schema, schema)
+    base = deep_merge(
+        schema_defaults(schema, schema["$defs"]["dataset_settings"]),
+        {"synthetic": schema_defaults(schema, schema["$defs"]["synthetic_settings"])},
+        {k: top[k] for k in ("scales", "split", "split_fractions", "split_seed")},
+    )
+    out = deep_merge(base, settings)
+    out.setdefault("name", "dataset")
+    if out["source"] != "synthetic" and not out.get("path"):
+        raise ConfigError("settings", f"source '{out['source']}' needs a path")
+    job_keys = ("name", "scales", "split", "split_fractions", "split_seed")
+    own = {k: v for k, v in out.items() if k not in job_keys}
+    _validate(schema, own, schema["$defs"]["dataset_settings"], "settings")
+    return out

@@ -62,7 +62,9 @@ class ShardWriter:
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, raw = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".raw", dir=self.path.parent)
+        fd, raw = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".raw", dir=self.path.parent
+        )
         self._raw = Path(raw)
         self._fh = os.fdopen(fd, "wb")
         self.rows = 0
@@ -83,7 +85,9 @@ class ShardWriter:
         self._fh.close()
         try:
             shape = (self.rows, *(self.shape or (0, 0)))
-            staged = np.memmap(self._raw, dtype=self.dtype, mode="r", shape=shape) if self.rows else None
+            staged = (
+                np.memmap(self._raw, dtype=self.dtype, mode="r", shape=shape) if self.rows else None
+            )
             with atomic_path(self.path) as tmp:
                 out = np.lib.format.open_memmap(tmp, mode="w+", dtype=self.dtype, shape=shape)
                 for start in range(0, self.rows, 256):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def cluster_bootstrap_ci(values: np.ndarray, clusters: np.ndarray, n_boot: int = 1000,
-                         seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def cluster_bootstrap_ci(
+    values: np.ndarray, clusters: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of the pooled mean of ``values`` under resampling of ``clusters``.
 
     Returns (nan, nan) when there are no resamples or fewer than two clusters.

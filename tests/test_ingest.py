@@ -440,6 +440,7 @@ def test_class_folders_with_splits(tmp_path: Path) -> None:
             save_png(root / split / cls / f"{cls[:3].lower()}_{split}_1.jpg")
     save_png(root / "train" / "Mild_Demented" / "same.png")
     save_png(root / "test" / "Mild_Demented" / "same.png")
+    save_png(tmp_path / "__MACOSX" / "Alzheimer_s Dataset" / "train" / "._x.png")  # zip debris
     refs, classes = find_images(tmp_path)  # steps into the single wrapping folder
     assert classes == KAGGLE4
     assert len(refs) == 10 and all(isinstance(r, ImageRef) for r in refs)
@@ -514,6 +515,9 @@ def test_one_class_and_mixed_levels(tmp_path: Path) -> None:
     save_png(tmp_path / "a" / "train" / "c" / "x.png")
     with pytest.raises(InputError, match="mixes split folders"):
         find_images(tmp_path / "a")
+    save_png(tmp_path / "lone" / "CN" / "x.png")
+    with pytest.raises(InputError, match=f"^{esc(tmp_path / 'lone')}: found only one class folder"):
+        find_images(tmp_path / "lone")
     save_png(tmp_path / "b" / "train" / "c" / "x.png")
     save_png(tmp_path / "b" / "test" / "c" / "y.png")
     with pytest.raises(InputError, match="only one class folder"):
@@ -545,3 +549,49 @@ def test_image_masks_and_subjects(tmp_path: Path) -> None:
     short = write(tmp_path / "s2.csv", "image,subject\nimg1.png,P1\n")
     with pytest.raises(InputError, match=f"^{esc(short)}: subjects CSV misses image AD/img2.jpg"):
         find_images(root, subjects=short)
+
+
+def test_adnimerge_style_table(tmp_path: Path) -> None:
+    # ADNIMERGE: PTID, DX per visit ("Dementia"), IMAGEUID as bare digits
+    root = tmp_path / "adni"
+    adni_file(root, "002_S_0295", "S1", "I101")
+    adni_file(root, "002_S_0295", "S2", "I102")
+    csv = write(
+        tmp_path / "ADNIMERGE.csv",
+        "RID,PTID,VISCODE,DX_bl,DX,IMAGEUID\n"
+        "295,002_S_0295,bl,LMCI,MCI,101\n295,002_S_0295,m12,LMCI,Dementia,102\n"
+        "295,002_S_0295,m24,LMCI,,\n",
+    )
+    refs = find_volumes(root, csv, label_map={"Dementia": "AD"})
+    assert [(r.image_id, r.label) for r in refs] == [("I101", "MCI"), ("I102", "AD")]
+    refs = find_volumes(root, csv, label_map={"LMCI": "MCI"}, label_column="DX_bl")
+    assert [r.label for r in refs] == ["MCI", "MCI"]
+
+
+def test_same_stem_two_extensions(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    save_nii(root / "s1.nii")
+    save_nii(root / "s1.nii.gz")
+    csv = write(tmp_path / "l.csv", "subject,label\ns1,CN\n")
+    assert [r.image_id for r in find_volumes(root, csv)] == ["s1.nii", "s1.nii.gz"]
+
+
+def test_sub_folders_without_bids_names(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    save_nii(root / "sub-01" / "scan.nii")
+    csv = write(tmp_path / "l.csv", "participant_id,group\nsub-01,AD\n")
+    (ref,) = find_volumes(root, csv)
+    assert (ref.subject, ref.label) == ("sub-01", "AD")
+
+
+def test_bids_masks_by_entities(bids: Path, tmp_path: Path) -> None:
+    masks = tmp_path / "roi"
+    for sub, ses in (("01", "01"), ("01", "02"), ("02", "01")):
+        name = f"sub-{sub}_ses-{ses}_space-T1w_desc-hippo_mask.nii.gz"
+        save_nii(masks / f"sub-{sub}" / name, np.zeros(SHAPE, np.int16))
+    refs = find_volumes(bids, masks=masks, modality="mri")
+    assert [r.mask_path.name[:13] for r in refs] == [
+        "sub-01_ses-01",
+        "sub-01_ses-02",
+        "sub-02_ses-01",
+    ]

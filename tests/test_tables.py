@@ -11,9 +11,17 @@ def _per_image(seeds=(0,)):
         for method, offset in (("bicubic", 0.0), ("srda", 3.0)):
             for seed in seeds:
                 for i in range(12):
-                    rows.append({"dataset": dataset, "scale": 4, "method": method, "seed": seed,
-                                 "subject": f"s{i // 3}", "psnr": 27 + offset + rng.normal(),
-                                 "ssim": 0.8 + offset / 100})
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "scale": 4,
+                            "method": method,
+                            "seed": seed,
+                            "subject": f"s{i // 3}",
+                            "psnr": 27 + offset + rng.normal(),
+                            "ssim": 0.8 + offset / 100,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -27,8 +35,13 @@ def test_long_form_columns_and_intervals():
 
 def test_rendered_table_bolds_the_best_and_averages_seeds():
     long = summarise(_per_image(seeds=(0, 1)), ["psnr", "ssim"], n_boot=0)
-    md, tex = render(long, {"bicubic": "Bicubic", "srda": "SRDA"}, ["adni-mri", "adni-pet"],
-                     ["psnr", "ssim"], "Table I")
+    md, tex = render(
+        long,
+        {"bicubic": "Bicubic", "srda": "SRDA"},
+        ["adni-mri", "adni-pet"],
+        ["psnr", "ssim"],
+        "Table I",
+    )
     srda_row = next(line for line in md.splitlines() if line.startswith("| SRDA"))
     assert srda_row.count("**") == 8 and "±" in srda_row
     assert "Bicubic" in md and "\\textbf" in tex and "$\\pm$" in tex

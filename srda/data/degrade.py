@@ -10,7 +10,7 @@ The super-resolution literature (EDSR, RCAN, BasicSR, SRDA) makes its LR images 
   (pixel centres aligned), using the ``ceil(width) + 2`` input pixels from
   ``floor(u - width/2)`` on; the weights of each output pixel are normalised to sum to 1;
 * indices outside the image are mirrored with the edge pixel repeated (``[1..n, n..1]``, i.e.
-  numpy's ``'symmetric'`` padding), as current MATLAB releases do. Very old releases clamped
+  numpy's ``'symmetric'`` padding), as current MATLAB releases do. Older releases clamped
   (replicated the edge) instead; ``resize_matrix(..., boundary="replicate")`` gives that variant;
 * the rows are resized before the columns (MATLAB's order for equal scale factors).
 

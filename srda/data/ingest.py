@@ -55,8 +55,16 @@ _NIFTI_ERRORS = (
     TypeError,
 )
 # Errors PIL raises for unreadable or truncated images (UnidentifiedImageError is an OSError).
-_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError)
-Image.MAX_IMAGE_PIXELS = None  # medical images are trusted local files, some very large
+_IMAGE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    MemoryError,
+    Image.DecompressionBombError,
+)
 
 _NIFTI_RE = re.compile(r"\.nii(\.gz)?$", re.IGNORECASE)
 _ADNI_ID_END = re.compile(r"_(I\d+)$", re.IGNORECASE)  # ..._S13408_I13722.nii
@@ -67,7 +75,7 @@ _TOKEN = re.compile(r"[^_.\-]+")  # subject IDs are matched on _ - . boundaries
 
 # Column names are compared after lower-casing and dropping spaces, "_" and "-".
 _SUBJECT_COLS = ("subject", "subjectid", "participantid", "participant", "ptid", "subj")
-_IMAGE_ID_COLS = ("imagedataid", "imageid")
+_IMAGE_ID_COLS = ("imagedataid", "imageid", "imageuid")  # last: ADNIMERGE
 _LABEL_COLS = ("label", "group", "researchgroup", "diagnosis", "dx", "dxbl", "class")
 _FILE_COLS = ("image", "imagename", "file", "filename", "filepath", "path", "imageid", "name")
 _PATIENT_COLS = _SUBJECT_COLS + ("patient", "patientid")
@@ -169,6 +177,11 @@ def _nifti_stem(name: str) -> str:
     return _NIFTI_RE.sub("", name)
 
 
+def _hidden_dir(name: str) -> bool:
+    # "__MACOSX" is the resource-fork folder macOS zips carry alongside the real data
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def _walk(root: Path, keep: re.Pattern[str] | set[str], skip: Iterable[Path] = ()) -> list[Path]:
     """Files under ``root`` (symlinks followed, hidden entries and ``skip`` folders left out)."""
     skipped = {p.resolve() for p in skip}
@@ -181,7 +194,7 @@ def _walk(root: Path, keep: re.Pattern[str] | set[str], skip: Iterable[Path] = (
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not _hidden_dir(d))
         for name in filenames:
             if name.startswith("."):  # macOS "._x.nii" resource forks, editor files
                 continue
@@ -196,18 +209,24 @@ def _walk(root: Path, keep: re.Pattern[str] | set[str], skip: Iterable[Path] = (
 
 
 def _unique_ids(ids: Sequence[str], rels: Sequence[Path]) -> list[str]:
-    """Keep each id; replace ids shared by several files with their relative path."""
-    counts: dict[str, int] = defaultdict(int)
-    for i in ids:
-        counts[i.lower()] += 1
+    """Keep each id; ids shared by several files become their relative path (without the
+    extension, or with it when that is still not unique, e.g. ``a.nii`` next to ``a.nii.gz``)."""
+
+    def clashes(values: Sequence[str]) -> set[str]:
+        seen: dict[str, int] = defaultdict(int)
+        for v in values:
+            seen[v.lower()] += 1
+        return {v for v, n in seen.items() if n > 1}
+
+    dup = clashes(ids)
     out = []
     for i, rel in zip(ids, rels, strict=True):
-        if counts[i.lower()] > 1:
+        if i.lower() in dup:
             name = _nifti_stem(rel.name) if _NIFTI_RE.search(rel.name) else rel.stem
-            out.append((rel.parent / name).as_posix())
-        else:
-            out.append(i)
-    return out
+            i = (rel.parent / name).as_posix()
+        out.append(i)
+    dup = clashes(out)
+    return [rel.as_posix() if i.lower() in dup else i for i, rel in zip(out, rels, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +276,7 @@ def _find_col(header: Sequence[str], wanted: Sequence[str], given: str | None = 
 
 
 def _norm_image_id(value: str) -> str | None:
-    v = value.strip().upper()
+    v = re.sub(r"\.0+$", "", value.strip().upper())  # IMAGEUID saved as a float: "35475.0"
     if v.isdigit():
         v = "I" + v
     return v if _ADNI_ID_DIR.match(v) else None
@@ -522,11 +541,12 @@ def find_volumes(
     root = _require_dir(path, "dataset folder")
     if modality not in _BIDS_SUFFIXES:
         raise InputError("modality", f"unknown modality {modality!r}; expected mri or pet")
-    bids = (
-        (root / "participants.tsv").is_file()
-        or (root / "dataset_description.json").is_file()
-        or any(c.name.startswith("sub-") and c.is_dir() for c in root.iterdir())
-    )
+    # BIDS: a described dataset, or sub-XX folders at the top (then the suffix filter is
+    # applied only if some file carries a BIDS suffix).
+    described = (root / "participants.tsv").is_file() or (
+        root / "dataset_description.json"
+    ).is_file()
+    bids = described or any(c.name.startswith("sub-") and c.is_dir() for c in root.iterdir())
     masks_dir = _require_dir(masks, "masks folder") if masks is not None else None
     skip = [root / d for d in _BIDS_SKIP] if bids else []
     if masks_dir is not None:
@@ -537,13 +557,16 @@ def find_volumes(
     if bids:
         suffixes = _BIDS_SUFFIXES[modality]
         kept = [f for f in files if _nifti_stem(f.name).lower().endswith(suffixes)]
-        if not kept:
+        if not kept and described:
             raise InputError(
                 root,
                 f"no BIDS {'/'.join(s[1:] for s in suffixes)} images among {len(files)} "
                 "NIfTI files (expected sub-XX/[ses-YY/]anat/*_T1w.nii.gz or pet/*_pet.nii.gz)",
             )
-        files = kept
+        if kept:
+            files = kept
+        else:
+            log.info("%s: no BIDS-suffixed files; taking every NIfTI file", root)
 
     if labels is None:
         tsv = root / "participants.tsv"
@@ -630,17 +653,21 @@ def _match_volume_masks(
     subjects: Sequence[str],
 ) -> Iterator[Path]:
     """One mask per volume: same relative path, same ADNI image id, same stem (optionally
-    followed by a suffix such as ``_mask``), or the subject's only mask for its only image."""
+    followed by a suffix such as ``_mask``), same BIDS sub/ses/run entities, or the subject's
+    only mask for its only image. The first rule that finds anything decides."""
     mask_files = _walk(masks_dir, _NIFTI_RE)
     if not mask_files:
         raise InputError(masks_dir, "no NIfTI masks (.nii or .nii.gz) found")
     by_rel: dict[str, list[Path]] = defaultdict(list)
     by_id: dict[str, list[Path]] = defaultdict(list)
     by_prefix: dict[str, list[Path]] = defaultdict(list)
+    by_bids: dict[tuple[str, ...], list[Path]] = defaultdict(list)
     for m in mask_files:
         mrel = m.relative_to(masks_dir)
         stem = _nifti_stem(m.name)
         by_rel[(mrel.parent / stem).as_posix().lower()].append(m)
+        if _bids_entities(stem):
+            by_bids[_bids_entities(stem)].append(m)
         for found in {x.upper() for x in _ADNI_ID_ANY.findall(stem)}:
             by_id[found].append(m)
         for t in _TOKEN.finditer(stem):  # every prefix ending on a token boundary
@@ -662,6 +689,7 @@ def _match_volume_masks(
             by_rel.get((rel.parent / _nifti_stem(rel.name)).as_posix().lower(), []),
             by_id.get(image_id.upper(), []) if _ADNI_ID_DIR.match(image_id) else [],
             by_prefix.get(stem, []),
+            by_bids.get(_bids_entities(stem), []) if _bids_entities(stem) else [],
             by_subject.get(subject, []) if per_subject_images[subject] == 1 else [],
         ]
         chosen = None
@@ -681,6 +709,14 @@ def _match_volume_masks(
     unused = len(mask_files) - len(used)
     if unused:
         log.warning("%s: %d masks match no image", masks_dir, unused)
+
+
+def _bids_entities(stem: str) -> tuple[str, ...]:
+    """The sub/ses/run entities of a BIDS file name ("" when absent); () without sub-."""
+    found = dict(p.split("-", 1) for p in stem.lower().split("_") if "-" in p)
+    if "sub" not in found:
+        return ()
+    return tuple(found.get(k, "") for k in ("sub", "ses", "run"))
 
 
 def _log_summary(
@@ -764,7 +800,7 @@ def _subdirs(folder: Path, skip: set[Path]) -> list[Path]:
     return sorted(
         c
         for c in folder.iterdir()
-        if c.is_dir() and not c.name.startswith(".") and c.resolve() not in skip
+        if c.is_dir() and not _hidden_dir(c.name) and c.resolve() not in skip
     )
 
 
@@ -783,11 +819,19 @@ def find_images(
     root = _require_dir(path, "image folder")
     masks_dir = _require_dir(masks, "masks folder") if masks is not None else None
     skip = {masks_dir.resolve()} if masks_dir is not None else set()
+
     # An unzipped download often wraps the data in one extra folder: step into it.
+    def has_images(folder: Path) -> bool:
+        return any(c.is_file() and c.suffix.lower() in _IMAGE_EXTS for c in folder.iterdir())
+
     while True:
         children = _subdirs(root, skip)
-        has_images = any(c.is_file() and c.suffix.lower() in _IMAGE_EXTS for c in root.iterdir())
-        if len(children) == 1 and not has_images and children[0].name.lower() not in _SPLIT_NAMES:
+        if (
+            len(children) == 1
+            and children[0].name.lower() not in _SPLIT_NAMES
+            and not has_images(root)
+            and not has_images(children[0])  # then it is a (lone) class folder
+        ):
             log.info("%s: one sub-folder only, looking inside %s", root, children[0].name)
             root = children[0]
             continue

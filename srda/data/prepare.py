@@ -37,53 +37,90 @@ def source_paths(settings: dict[str, Any], cohort_dir: Path | None) -> dict[str,
             raise InputError(settings["name"], "a synthetic dataset needs --cohort")
         kind = settings["synthetic"]["kind"]
         if kind == "volumes":
-            return {"layout": "nifti", "path": cohort_dir / "volumes",
-                    "labels": cohort_dir / "labels.csv", "masks": cohort_dir / "masks"}
-        return {"layout": "folders", "path": cohort_dir / "images", "masks": cohort_dir / "masks",
-                "subjects": None}
+            return {
+                "layout": "nifti",
+                "path": cohort_dir / "volumes",
+                "labels": cohort_dir / "labels.csv",
+                "masks": cohort_dir / "masks",
+            }
+        return {
+            "layout": "folders",
+            "path": cohort_dir / "images",
+            "masks": cohort_dir / "masks",
+            "subjects": None,
+        }
     opt = lambda key: Path(settings[key]) if settings.get(key) else None  # noqa: E731
-    return {"layout": settings["source"], "path": Path(settings["path"]), "labels": opt("labels"),
-            "masks": opt("masks"), "subjects": opt("subjects")}
+    return {
+        "layout": settings["source"],
+        "path": Path(settings["path"]),
+        "labels": opt("labels"),
+        "masks": opt("masks"),
+        "subjects": opt("subjects"),
+    }
 
 
-def _slice_all(settings: dict[str, Any], src: dict[str, Any], stage: Path) -> tuple[pd.DataFrame, list[str], bool]:
+def _slice_all(
+    settings: dict[str, Any], src: dict[str, Any], stage: Path
+) -> tuple[pd.DataFrame, list[str], bool]:
     """Slice every unit into staged all_hr / all_roi shards; return the row metadata."""
     rows: list[dict[str, Any]] = []
     hr_size = settings["hr_size"]
     has_roi = True
-    with ShardWriter(stage / "all_hr.npy") as hr_out, ShardWriter(stage / "all_roi.npy", "uint8") as roi_out:
+    with (
+        ShardWriter(stage / "all_hr.npy") as hr_out,
+        ShardWriter(stage / "all_roi.npy", "uint8") as roi_out,
+    ):
         if src["layout"] == "nifti":
             refs = ingest.find_volumes(
-                src["path"], labels=src["labels"], masks=src["masks"], classes=settings["classes"],
-                label_map=settings["label_map"] or None, label_column=settings["label_column"],
+                src["path"],
+                labels=src["labels"],
+                masks=src["masks"],
+                classes=settings["classes"],
+                label_map=settings["label_map"] or None,
+                modality=settings["modality"],
+                label_column=settings["label_column"],
             )
             classes = list(settings["classes"])
             for ref in tqdm(refs, desc=f"{settings['name']}: slicing volumes", unit="vol"):
                 vol = ingest.load_volume(ref)
                 try:
                     sl = volume_to_slices(
-                        vol.data, vol.zooms, settings["plane"], hr_size,
-                        settings["min_brain_fraction"], settings["slices_per_volume"],
-                        tuple(settings["clip_percentiles"]), vol.mask,
+                        vol.data,
+                        vol.zooms,
+                        settings["plane"],
+                        hr_size,
+                        settings["min_brain_fraction"],
+                        settings["slices_per_volume"],
+                        tuple(settings["clip_percentiles"]),
+                        vol.mask,
                     )
                 except ValueError as exc:
                     raise InputError(ref.path, str(exc)) from exc
                 hr_out.append(sl.images)
                 has_roi &= sl.roi is not None
                 roi_out.append(sl.roi if sl.roi is not None else np.zeros_like(sl.images, np.uint8))
-                rows += [{"subject": ref.subject, "image": ref.image_id, "slice": int(k),
-                          "label": ref.label} for k in sl.slice_index]
+                rows += [
+                    {
+                        "subject": ref.subject,
+                        "image": ref.image_id,
+                        "slice": int(k),
+                        "label": ref.label,
+                    }
+                    for k in sl.slice_index
+                ]
         else:
-            refs, classes = ingest.find_images(src["path"], masks=src.get("masks"),
-                                               subjects=src.get("subjects"))
+            refs, classes = ingest.find_images(
+                src["path"], masks=src.get("masks"), subjects=src.get("subjects")
+            )
             for ref in tqdm(refs, desc=f"{settings['name']}: resizing images", unit="img"):
                 image, mask = ingest.load_image(ref)
                 sl = image_to_hr(image, hr_size, mask)
                 hr_out.append(sl.images)
                 has_roi &= sl.roi is not None
                 roi_out.append(sl.roi if sl.roi is not None else np.zeros_like(sl.images, np.uint8))
-                rows.append({"subject": ref.subject, "image": ref.image_id, "slice": 0,
-                             "label": ref.label})
+                rows.append(
+                    {"subject": ref.subject, "image": ref.image_id, "slice": 0, "label": ref.label}
+                )
     return pd.DataFrame(rows), classes, has_roi
 
 
@@ -100,7 +137,9 @@ def _write_lr(hr_path: Path, lr_path: Path, scale: int) -> None:
             out.append(downscale(np.asarray(hr[start : start + CHUNK]), scale))
 
 
-def prepare_dataset(settings: dict[str, Any], out_dir: Path | str, cohort_dir: Path | None = None) -> dict[str, Any]:
+def prepare_dataset(
+    settings: dict[str, Any], out_dir: Path | str, cohort_dir: Path | None = None
+) -> dict[str, Any]:
     """Run the data stage for one dataset; returns the summary also written to dataset.json."""
     out_dir = Path(out_dir)
     src = source_paths(settings, Path(cohort_dir) if cohort_dir else None)
@@ -110,7 +149,9 @@ def prepare_dataset(settings: dict[str, Any], out_dir: Path | str, cohort_dir: P
         meta, classes, has_roi = _slice_all(settings, src, stage)
         if meta.empty:
             raise InputError(src["path"], "no slices kept (check min_brain_fraction)")
-        split = split_rows(meta, settings["split"], settings["split_fractions"], settings["split_seed"])
+        split = split_rows(
+            meta, settings["split"], settings["split_fractions"], settings["split_seed"]
+        )
         all_hr = read_shard(stage / "all_hr.npy")
         all_roi = read_shard(stage / "all_roi.npy")
         counts = {}
@@ -130,19 +171,36 @@ def prepare_dataset(settings: dict[str, Any], out_dir: Path | str, cohort_dir: P
         write_csv(stage / "splits.csv", split.table)
         write_csv(stage / "split_report.csv", split.report)
         summary = {
-            "name": settings["name"], "source": settings["source"], "modality": settings["modality"],
-            "classes": classes, "hr_size": settings["hr_size"], "scales": settings["scales"],
-            "split": settings["split"], "split_seed": settings["split_seed"], "counts": counts,
+            "name": settings["name"],
+            "source": settings["source"],
+            "modality": settings["modality"],
+            "classes": classes,
+            "hr_size": settings["hr_size"],
+            "scales": settings["scales"],
+            "split": settings["split"],
+            "split_seed": settings["split_seed"],
+            "counts": counts,
             "subjects": int(meta["subject"].nunique()),
             "subjects_in_multiple_splits": split.shared_subjects,
-            "leaks_subjects": split.shared_subjects > 0, "has_roi": bool(has_roi),
-            "roi_labels": {"1": "hippocampus", "2": "lateral ventricles", "3": "cortical AD regions"}
-            if settings["source"] == "synthetic" else {},
+            "leaks_subjects": split.shared_subjects > 0,
+            "has_roi": bool(has_roi),
+            "roi_labels": {
+                "1": "hippocampus",
+                "2": "lateral ventricles",
+                "3": "cortical AD regions",
+            }
+            if settings["source"] == "synthetic"
+            else {},
         }
         (stage / "dataset.json").write_text(json.dumps(summary, indent=2))
         _publish(stage, out_dir)
-        logger.info("%s: %s slices (train/val/test), %d subjects, %d shared between splits",
-                    settings["name"], counts, summary["subjects"], split.shared_subjects)
+        logger.info(
+            "%s: %s slices (train/val/test), %d subjects, %d shared between splits",
+            settings["name"],
+            counts,
+            summary["subjects"],
+            split.shared_subjects,
+        )
         return summary
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -36,14 +36,20 @@ def _to_display(slab: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(slab, 1).transpose(2, 1, 0))
 
 
-def _fit_square(slab: np.ndarray, zooms: tuple[float, float], hr_size: int, order: int) -> np.ndarray:
+def _fit_square(
+    slab: np.ndarray, zooms: tuple[float, float], hr_size: int, order: int
+) -> np.ndarray:
     """Resample (a, b, n) to isotropic pixels so the longer side spans hr_size, then centre-pad."""
     extent = np.array(slab.shape[:2]) * np.array(zooms)
     pixel_mm = extent.max() / hr_size
     out_ab = np.clip(np.round(extent / pixel_mm).astype(int), 1, hr_size)
     resized = resize(
-        slab, (int(out_ab[0]), int(out_ab[1]), slab.shape[2]), order=order,
-        anti_aliasing=order > 0, preserve_range=True, mode="edge",
+        slab,
+        (int(out_ab[0]), int(out_ab[1]), slab.shape[2]),
+        order=order,
+        anti_aliasing=order > 0,
+        preserve_range=True,
+        mode="edge",
     )
     out = np.zeros((hr_size, hr_size, slab.shape[2]), dtype=slab.dtype)
     a0, b0 = (hr_size - out_ab) // 2

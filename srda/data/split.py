@@ -45,7 +45,9 @@ def allocate(units: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.
     return out
 
 
-def split_rows(meta: pd.DataFrame, mode: str, fractions: dict[str, float], seed: int) -> SplitResult:
+def split_rows(
+    meta: pd.DataFrame, mode: str, fractions: dict[str, float], seed: int
+) -> SplitResult:
     """Assign each row of ``meta`` (columns subject, label, slice) to a split."""
     if mode == "subjects":
         # A subject's class for stratification: its most frequent label (ADNI subjects convert).
@@ -64,7 +66,9 @@ def split_rows(meta: pd.DataFrame, mode: str, fractions: dict[str, float], seed:
     per_subject = pd.DataFrame({"subject": meta["subject"], "split": row_split})
     shared = int((per_subject.groupby("subject")["split"].nunique() > 1).sum())
     if mode == "slices" and shared:
-        logger.warning("split 'slices' leaks %d subjects across splits (the paper's protocol)", shared)
+        logger.warning(
+            "split 'slices' leaks %d subjects across splits (the paper's protocol)", shared
+        )
     frame = meta.assign(split=row_split.to_numpy())
     report = (
         frame.groupby(["split", "label"])

@@ -26,7 +26,9 @@ def collect(settings: dict[str, Any]) -> pd.DataFrame:
                     if not path.exists():
                         raise InputError(path, "metrics file missing (did the method's job run?)")
                     frame = pd.read_csv(path, dtype={"subject": str})
-                    frames.append(frame.assign(dataset=dataset, scale=scale, method=method, seed=seed))
+                    frames.append(
+                        frame.assign(dataset=dataset, scale=scale, method=method, seed=seed)
+                    )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -35,8 +37,13 @@ def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     long = summarise(collect(settings), ["psnr", "ssim"], n_boot=settings["bootstrap"])
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / "table1_psnr_ssim.csv", long)
-    md, tex = render(long, settings["methods"], settings["datasets"], ["psnr", "ssim"],
-                     "Table I: PSNR / SSIM on the test split")
+    md, tex = render(
+        long,
+        settings["methods"],
+        settings["datasets"],
+        ["psnr", "ssim"],
+        "Table I: PSNR / SSIM on the test split",
+    )
     (out_dir / "table1_psnr_ssim.md").write_text(md)
     (out_dir / "table1_psnr_ssim.tex").write_text(tex)
     logger.info("Table I:\n%s", md)

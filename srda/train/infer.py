@@ -20,8 +20,14 @@ def pick_device(gpus: int | None = None) -> torch.device:
 
 
 @torch.no_grad()
-def super_resolve(model: nn.Module, lr_path: Path, out_path: Path, device: torch.device,
-                  batch_size: int = 16, desc: str = "super-resolving") -> None:
+def super_resolve(
+    model: nn.Module,
+    lr_path: Path,
+    out_path: Path,
+    device: torch.device,
+    batch_size: int = 16,
+    desc: str = "super-resolving",
+) -> None:
     lr = read_shard(lr_path)
     model = model.to(device).eval()
     with ShardWriter(out_path) as out:

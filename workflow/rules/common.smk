@@ -1,5 +1,6 @@
-# Helpers shared by the rule files: the resolved configuration and the paths of the DAG.
+# Helpers shared by every stage (the resolved configuration, the paths of the DAG).
 import json
+import os
 import re
 import shlex
 
@@ -15,18 +16,10 @@ RESULTS = CFG["results_dir"]
 DATASETS = CFG["run_datasets"]
 SCALES = CFG["scales"]
 SEEDS = CFG["seeds"]
-# Methods with an architecture run through rule run_method; external ones have their own rule.
+# Methods with an architecture run through run_method; external ones bring their own rules.
 PY_METHODS = [m for m in CFG["run_methods"] if not CFG["methods"][m]["external"]]
 METHODS = CFG["run_methods"]
 ENV = "../../envs/srda.yaml"
-
-
-wildcard_constraints:
-    dataset="|".join(map(re.escape, CFG["datasets"])),
-    method="[a-z0-9_]+",
-    scale=r"\d+",
-    seed=r"\d+",
-    split="|".join(SPLITS),
 
 
 def as_arg(settings):
@@ -43,14 +36,24 @@ def prepare_input(wildcards):
     ds = CFG["datasets"][wildcards.dataset]
     if ds["source"] == "synthetic":
         return {"cohort": f"{RESULTS}/cohort/{wildcards.dataset}"}
-    return {key: ds[key] for key in ("path", "labels", "masks", "subjects") if ds.get(key)}
+    return {
+        key: ds[key] for key in ("path", "labels", "masks", "subjects") if ds.get(key)
+    }
 
 
 def data_outputs(dataset="{dataset}"):
     base = f"{RESULTS}/{dataset}"
-    files = [f"{base}/{s}_{kind}" for s in SPLITS for kind in ("hr.npy", "meta.csv", "roi.npy")]
+    files = [
+        f"{base}/{s}_{kind}"
+        for s in SPLITS
+        for kind in ("hr.npy", "meta.csv", "roi.npy")
+    ]
     files += [f"{base}/x{scale}/{s}_lr.npy" for scale in SCALES for s in SPLITS]
-    return files + [f"{base}/splits.csv", f"{base}/split_report.csv", f"{base}/dataset.json"]
+    return files + [
+        f"{base}/splits.csv",
+        f"{base}/split_report.csv",
+        f"{base}/dataset.json",
+    ]
 
 
 def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}"):

@@ -5,15 +5,15 @@
 rule synthesize:
     output:
         directory(f"{RESULTS}/cohort/{{dataset}}"),
-    params:
-        settings=lambda w: as_arg(synth_settings(w.dataset)),
     log:
         f"{RESULTS}/logs/synthesize/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthesize/{{dataset}}.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
+    params:
+        settings=lambda w: as_arg(synth_settings(w.dataset)),
     shell:
         "srda-bench synthesize --settings {params.settings} --out {output} 2> {log}"
 
@@ -23,16 +23,18 @@ rule prepare:
         unpack(prepare_input),
     output:
         data_outputs(),
-    params:
-        settings=lambda w: as_arg(dataset_job_settings(CFG, w.dataset)),
-        cohort=lambda w, input: f"--cohort {input.cohort}" if "cohort" in input.keys() else "",
-        out=lambda w: f"{RESULTS}/{w.dataset}",
     log:
         f"{RESULTS}/logs/prepare/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare/{{dataset}}.tsv"
-    threads: 1
     conda:
         ENV
+    threads: 1
+    params:
+        settings=lambda w: as_arg(dataset_job_settings(CFG, w.dataset)),
+        cohort=lambda w, input: (
+            f"--cohort {input.cohort}" if "cohort" in input.keys() else ""
+        ),
+        out=lambda w: f"{RESULTS}/{w.dataset}",
     shell:
         "srda-bench prepare --settings {params.settings} {params.cohort} --out {params.out} 2> {log}"

@@ -6,6 +6,13 @@ rule table1:
         all_metrics(),
     output:
         table1_outputs(),
+    log:
+        f"{RESULTS}/logs/table1.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/table1.tsv"
+    conda:
+        ENV
+    threads: 1
     params:
         settings=as_arg(
             {
@@ -17,13 +24,6 @@ rule table1:
                 "bootstrap": CFG["bootstrap"],
             }
         ),
-        out=f"{RESULTS}/tables",
-    log:
-        f"{RESULTS}/logs/table1.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/table1.tsv"
-    threads: 1
-    conda:
-        ENV
+        out=lambda w, output: os.path.dirname(output[0]),
     shell:
         "srda-bench table1 --settings {params.settings} --out-dir {params.out} 2> {log}"

@@ -9,19 +9,19 @@ rule run_method:
         sr=[f"{sr_dir()}/{split}.npy" for split in SPLITS],
         metrics=f"{sr_dir()}/test_metrics.csv",
         summary=f"{sr_dir()}/run.json",
-    params:
-        settings=lambda w: as_arg(method_job_settings(CFG, w.dataset, w.method)),
-        data=lambda w: f"{RESULTS}/{w.dataset}",
-        out=lambda w: sr_dir(w.dataset, w.scale, w.method, w.seed),
     log:
         f"{RESULTS}/logs/run_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/run_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=CFG["gpus_per_job"],
-    conda:
-        ENV
+    params:
+        settings=lambda w: as_arg(method_job_settings(CFG, w.dataset, w.method)),
+        data=lambda w: f"{RESULTS}/{w.dataset}",
+        out=lambda w: sr_dir(w.dataset, w.scale, w.method, w.seed),
     shell:
         "srda-bench run-method --settings {params.settings} --data {params.data}"
         " --scale {wildcards.scale} --seed {wildcards.seed} --out {params.out}"

@@ -1,0 +1,135 @@
+"""The workflow as a user runs it: the smoke preset end to end, dry runs, lint, env files."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, dest / name)
+    for name in ("workflow", "envs", "profiles"):
+        shutil.copytree(REPO / name, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    snakemake(work, "--cores", "2", "--config", "preset=smoke")
+    return work
+
+
+@pytest.mark.slow
+def test_smoke_preset_writes_table1_for_all_datasets(smoke_run):
+    table = pd.read_csv(smoke_run / "results/tables/table1_psnr_ssim.csv")
+    assert list(table.columns) == [
+        "dataset",
+        "scale",
+        "method",
+        "seed",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+    ]
+    assert set(table["dataset"]) == {"adni-mri", "adni-pet", "demented-mri"}
+    assert set(table["method"]) == {"bicubic"} and set(table["metric"]) == {"psnr", "ssim"}
+    psnr = table[table["metric"] == "psnr"]
+    assert psnr["value"].between(15, 45).all()
+    assert (psnr["ci_low"] < psnr["value"]).all() and (psnr["value"] < psnr["ci_high"]).all()
+    ssim = table[table["metric"] == "ssim"]
+    assert ssim["value"].between(0.3, 1.0).all()
+    md = (smoke_run / "results/tables/table1_psnr_ssim.md").read_text()
+    assert "Bicubic" in md and "adni-pet PSNR" in md
+
+
+@pytest.mark.slow
+def test_smoke_data_stage_contract(smoke_run):
+    import json
+
+    import numpy as np
+
+    base = smoke_run / "results/adni-mri"
+    info = json.loads((base / "dataset.json").read_text())
+    assert info["subjects_in_multiple_splits"] == 0 and info["has_roi"]
+    splits = pd.read_csv(base / "splits.csv")
+    assert list(splits.columns) == ["subject", "label", "split"]
+    assert splits.groupby("subject")["split"].nunique().max() == 1
+    for split in ("train", "val", "test"):
+        hr = np.load(base / f"{split}_hr.npy", mmap_mode="r")
+        lr = np.load(base / f"x4/{split}_lr.npy", mmap_mode="r")
+        meta = pd.read_csv(base / f"{split}_meta.csv")
+        assert hr.dtype == np.float32 and hr.shape[1:] == (48, 48) and len(meta) == len(hr)
+        assert lr.shape == (len(hr), 12, 12)
+        assert 0 <= hr.min() and hr.max() <= 1
+    sr = np.load(smoke_run / "results/demented-mri/x4/sr/bicubic/seed0/test.npy")
+    assert sr.shape[1:] == (48, 48) and 0 <= sr.min() and sr.max() <= 1
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(smoke_run):
+    out = snakemake(smoke_run, "-n", "--config", "preset=smoke")
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_changing_one_dataset_reruns_only_its_jobs(smoke_run):
+    out = snakemake(
+        smoke_run,
+        "-n",
+        "--config",
+        "preset=smoke",
+        "dataset_defaults={min_brain_fraction: 0.5}",
+        "run_datasets=[adni-pet]",
+    )
+    text = out.stdout + out.stderr
+    assert "prepare" in text and "synthesize " not in text
+
+
+@pytest.mark.parametrize("preset", ["quick", "paper"])
+def test_dry_run_of_presets(tmp_path, preset):
+    work = copy_workflow(tmp_path)
+    out = snakemake(work, "-n", "--config", f"preset={preset}")
+    assert "run_method" in out.stdout
+
+
+def test_bad_config_stops_with_a_message_naming_the_key(tmp_path):
+    work = copy_workflow(tmp_path)
+    out = snakemake(work, "-n", "--config", "split=random", check=False)
+    assert out.returncode != 0 and "split" in out.stdout + out.stderr
+
+
+def test_lint_is_clean(tmp_path):
+    work = copy_workflow(tmp_path)
+    out = snakemake(work, "--lint", "--config", "preset=smoke", check=False)
+    assert "Lints for rule" not in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_conda_env_files_install_this_repository():
+    for path in (REPO / "envs").glob("*.yaml"):
+        env = yaml.safe_load(path.read_text())
+        assert "pip" in env["dependencies"]
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+        assert "-e .." in pip, f"{path} must install this repository"
+    rules = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
+    assert rules.count("conda:") == rules.count("\nrule ")
