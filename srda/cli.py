@@ -59,7 +59,10 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 def cmd_run_method(args: argparse.Namespace) -> None:
     from srda.run import run_method
 
-    run_method(args.settings, Path(args.data), args.scale, args.seed, Path(args.out), args.gpus)
+    run_method(
+        args.settings, Path(args.data), args.scale, args.seed, Path(args.out), args.gpus,
+        args.threads,
+    )
 
 
 def cmd_table1(args: argparse.Namespace) -> None:
@@ -91,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="results/{dataset}/x{scale}/sr/{method}/seed{seed}")
     p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_run_method)
 
     p = sub.add_parser("table1", help="Table I (PSNR/SSIM) from the per-image test metrics")

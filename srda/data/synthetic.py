@@ -71,7 +71,7 @@ BRAIN_CENTER_MM = (0.0, -17.0, 5.0)  # centre of the template's brain bounding b
 MRI_FOV_MM = (180.0, 216.0, 180.0)  # 120 x 144 x 120 at 1.5 mm: divisible by 2, 3, 4 and 8
 PET_FOV_MM = (240.0, 240.0, 144.0)  # ADNI standard PET grid: 160 x 160 x 96 at 1.5 mm
 PET_CENTER_MM = (0.0, -17.0, 8.0)  # 144 mm axial FOV: trims a little brainstem, keeps vertex
-SLICE_SHAPE = (208, 176)  # rows (posterior <- anterior), columns: Kaggle images, 1 mm
+SLICE_SHAPE = (208, 176)  # rows (anterior at the top) x columns: the Kaggle image size, 1 mm
 SLICE_Z_MM = (-4.0, 8.0)  # axial level range: hippocampal tails, atria and ventricle bodies
 
 # Domains give the three data sets independent subjects under one seed.
@@ -81,6 +81,9 @@ _DOMAIN = {"mri": 1, "pet": 2, "slices": 3}
 _WARP_BOX = ((-95.0, 95.0), (-130.0, 95.0), (-80.0, 100.0))
 _N_MODES = 3
 _N_BIAS_MODES = 2
+# Largest disease displacement per integration step (mm): below the amplitude at which each
+# unit field starts to fold (measured minimum Jacobian determinant > 0.1).
+_STEP_MM = {"hippocampus": 2.0, "ventricles": 2.5, "cortex": 0.8}
 
 
 @dataclass(frozen=True)
@@ -88,18 +91,18 @@ class CohortModel:
     """Every parameter of the cohort; docs/cohort.md gives the facts behind each default."""
 
     # Disease amplitudes at class severity 1 and severity knob 1 (boundary displacement, mm).
-    hippocampus_mm: float = 1.0
-    ventricles_mm: float = 1.6
-    cortex_mm: float = 0.35
+    hippocampus_mm: float = 0.65
+    ventricles_mm: float = 2.0
+    cortex_mm: float = 0.6
     pet_drop: float = 0.30  # fractional FDG drop in the AD cortical regions
     # Normal ageing, drawn for every subject whatever its class: (mean, sd).
-    age_hippocampus_mm: tuple[float, float] = (0.15, 0.25)
-    age_ventricles_mm: tuple[float, float] = (0.4, 0.6)
-    age_cortex_mm: tuple[float, float] = (0.1, 0.12)
+    age_hippocampus_mm: tuple[float, float] = (0.1, 0.15)
+    age_ventricles_mm: tuple[float, float] = (0.3, 0.6)
+    age_cortex_mm: tuple[float, float] = (0.15, 0.1)
     age_pet_drop: tuple[float, float] = (0.0, 0.05)
     # Unit-field construction.
     hippocampus_sigma_mm: float = 2.0
-    ventricles_sigma_mm: float = 3.0
+    ventricles_sigma_mm: float = 4.0
     cortex_sigma_mm: float = 1.0
     cortex_weight_outside_ad: float = 0.4  # thinning elsewhere in cortex, relative to AD regions
     # Subject geometry.
@@ -199,17 +202,33 @@ def _parcel_indices(labels_csv: Path, names: tuple[str, ...]) -> list[int]:
     return picked
 
 
-def _atlas_mask(atlas: np.ndarray, atlas_aff: np.ndarray, indices: list[int] | np.ndarray,
-                shape: tuple[int, ...], origin: np.ndarray) -> np.ndarray:
-    """Resample a union of atlas parcels onto the template crop; linear interpolation of the
-    binary mask then a 0.5 threshold gives smoother edges than nearest neighbour on the 1.5 mm
-    atlas."""
-    onehot = np.isin(atlas, indices).astype(np.float32)
+def _atlas_on_template(atlas_img: nib.Nifti1Image, shape: tuple[int, ...],
+                       origin: np.ndarray) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
+    """The atlas on the template crop (nearest neighbour), and a function giving a smoother
+    mask of some parcels (linear interpolation of the binary mask, 0.5 threshold, computed in
+    the parcels' bounding box only) for the small structures whose edges matter."""
+    atlas = np.asarray(atlas_img.dataobj).astype(np.int16)
     tpl_aff = np.eye(4)
     tpl_aff[:3, 3] = origin
-    m = np.linalg.inv(atlas_aff) @ tpl_aff  # template voxel -> atlas voxel
-    out = ndi.affine_transform(onehot, m[:3, :3], m[:3, 3], output_shape=shape, order=1)
-    return out > 0.5
+    m = np.linalg.inv(atlas_img.affine) @ tpl_aff  # template voxel -> atlas voxel
+    nearest = ndi.affine_transform(atlas, m[:3, :3], m[:3, 3], output_shape=shape, order=0)
+
+    def smooth_mask(indices: list[int]) -> np.ndarray:
+        box = _box(np.isin(nearest, indices), 3)
+        lo = np.array([s.start for s in box], dtype=float)
+        onehot = np.isin(atlas, indices).astype(np.float32)
+        part = ndi.affine_transform(onehot, m[:3, :3], m[:3, 3] + m[:3, :3] @ lo,
+                                    output_shape=tuple(s.stop - s.start for s in box), order=1)
+        out = np.zeros(shape, bool)
+        out[box] = part > 0.5
+        return out
+
+    return nearest, smooth_mask
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    # A box dilation is separable, hence much faster than iterated binary_dilation.
+    return ndi.maximum_filter(mask.astype(np.uint8), size=2 * radius + 1) > 0
 
 
 def _box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
@@ -222,7 +241,7 @@ def _box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
 def _gradient_field(mask: np.ndarray, sigma: float, sign: float) -> _Field:
     """Unit field along the smoothed gradient of a mask: |v| peaks at 1 mm on the boundary.
     With pull-back sampling, sign +1 (towards the structure) grows it and -1 shrinks it."""
-    box = _box(mask, int(np.ceil(4 * sigma)) + 2)
+    box = _box(mask, int(np.ceil(3 * sigma)) + 1)  # beyond 3 sigma the field is ~1% of peak
     g = ndi.gaussian_filter(mask[box].astype(np.float32), sigma)
     vec = np.stack(np.gradient(g)).astype(np.float32)
     vec *= sign / float(np.sqrt((vec**2).sum(0)).max())
@@ -246,21 +265,16 @@ def _template() -> _Template:
     origin = aff[:3, 3] + np.array([s.start for s in crop], dtype=float)
     csf = np.clip(brain.astype(np.float32) - gm - wm, 0.0, 1.0)  # no CSF map ships
 
-    atlas_img = nib.load(files["atlas"])
-    atlas = np.asarray(atlas_img.dataobj).astype(np.int16)
     labels_csv = files["atlas_labels"]
     shape = t1.shape
-    hip = _atlas_mask(atlas, atlas_img.affine, _parcel_indices(labels_csv, HIPPOCAMPUS_PARCELS),
-                      shape, origin)
-    vent_atlas = _atlas_mask(atlas, atlas_img.affine,
-                             _parcel_indices(labels_csv, VENTRICLE_PARCELS), shape, origin)
-    adc_atlas = _atlas_mask(atlas, atlas_img.affine,
-                            _parcel_indices(labels_csv, AD_CORTEX_PARCELS), shape, origin)
-    ctx_atlas = _atlas_mask(atlas, atlas_img.affine,
-                            np.unique(atlas[atlas >= CORTEX_MIN_INDEX]), shape, origin)
+    atlas, smooth_mask = _atlas_on_template(nib.load(files["atlas"]), shape, origin)
+    hip = smooth_mask(_parcel_indices(labels_csv, HIPPOCAMPUS_PARCELS))
+    vent_atlas = smooth_mask(_parcel_indices(labels_csv, VENTRICLE_PARCELS))
+    adc_atlas = np.isin(atlas, _parcel_indices(labels_csv, AD_CORTEX_PARCELS))
+    ctx_atlas = atlas >= CORTEX_MIN_INDEX
     # The atlas is aligned with ICBM 2009c, not 2009a: keep only the template's own CSF in the
     # ventricles and its own grey matter in the cortical ROI.
-    vent = ndi.binary_dilation(vent_atlas, iterations=1) & (csf >= 0.4) & ~hip
+    vent = _dilate(vent_atlas, 1) & (csf >= 0.4) & ~hip
     adc = adc_atlas & (gm >= 0.4) & ~hip & ~vent
     roi = np.zeros(shape, np.uint8)
     roi[adc] = ROI_AD_CORTEX
@@ -275,12 +289,12 @@ def _template() -> _Template:
     # FDG-like activity; the drop weight is a smoothed AD-region map so that the edge of the
     # hypometabolic area is not sharper than the cortex it sits in.
     act = gm + m.pet_wm * wm + m.pet_csf * csf
-    hypo_w = np.clip(ndi.gaussian_filter(
-        ndi.binary_dilation(adc_atlas, iterations=2).astype(np.float32), 2.0) * 1.5, 0.0, 1.0)
+    hypo_w = np.clip(ndi.gaussian_filter(_dilate(adc_atlas, 1).astype(np.float32), 2.0) * 1.5,
+                     0.0, 1.0)
     tpl = _Template(
         origin=origin, t1=t1, act=act.astype(np.float32),
         act_hypo=(act * hypo_w).astype(np.float32), roi=roi,
-        brain=ndi.binary_dilation(brain, iterations=3).astype(np.uint8), fields=fields,
+        brain=_dilate(brain, 4).astype(np.uint8), fields=fields,
     )
     logger.info("loaded template %s and atlas in %.1f s (hippocampus %d, ventricles %d, "
                 "AD cortex %d voxels at 1 mm)", shape, time.perf_counter() - start,
@@ -296,8 +310,8 @@ def _cortex_field(gm: np.ndarray, wm: np.ndarray, ctx_atlas: np.ndarray,
     tissue = ndi.gaussian_filter(gm + wm, m.cortex_sigma_mm)
     grad = np.stack(np.gradient(tissue)).astype(np.float32)  # points into tissue
     del tissue
-    region = m.cortex_weight_outside_ad * ndi.binary_dilation(ctx_atlas, iterations=3)
-    region = np.maximum(region, ndi.binary_dilation(adc_atlas, iterations=3)).astype(np.float32)
+    region = m.cortex_weight_outside_ad * _dilate(ctx_atlas, 2)
+    region = np.maximum(region, _dilate(adc_atlas, 2)).astype(np.float32)
     region = ndi.gaussian_filter(region, 2.0)
     not_wm = np.clip(1.0 - 2.0 * ndi.gaussian_filter(wm, 0.7), 0.0, 1.0)
     weight = region * not_wm
@@ -427,8 +441,9 @@ def _separable(coefs: np.ndarray, axes_mm: tuple[np.ndarray, np.ndarray, np.ndar
                ) -> np.ndarray:
     """Sum of cosine modes on a (possibly degenerate) grid; coefs (..., K, K, K)."""
     n = coefs.shape[-1]
-    bx, by, bz = (_cosines(a, i, n) for i, a in enumerate(axes_mm))
-    return np.einsum("...ijk,xi,yj,zk->...xyz", coefs, bx, by, bz, optimize=True)
+    bx, by, bz = (_cosines(a, i, n).astype(np.float32) for i, a in enumerate(axes_mm))
+    return np.einsum("...ijk,xi,yj,zk->...xyz", coefs.astype(np.float32), bx, by, bz,
+                     optimize=True)
 
 
 def _rotation(deg: np.ndarray) -> np.ndarray:
@@ -444,35 +459,53 @@ def _subject_positions(subj: Subject, axes_mm: tuple[np.ndarray, np.ndarray, np.
     """Template voxel coordinates (3, N) the subject's output points pull from, before disease.
 
     Output point x (mm) maps to c + R diag(1/scale) (x - c) - t + u(x): a bigger head shows the
-    template shrunk into more output voxels."""
+    template shrunk into more output voxels. ``select``: flat indices of the lattice to keep."""
     c = np.asarray(BRAIN_CENTER_MM)
     lin = _rotation(subj.rotation_deg) @ np.diag(1.0 / subj.scale)
+    shape = tuple(len(a) for a in axes_mm)
     u = _separable(subj.modes, axes_mm).reshape(3, -1)
-    grid = np.meshgrid(*axes_mm, indexing="ij")
-    pts = np.stack([g.ravel() for g in grid])
-    if select is not None:
-        pts, u = pts[:, select], u[:, select]
-    pos = c[:, None] + lin @ (pts - c[:, None]) - subj.translation_mm[:, None] + u
-    return (pos - _template().origin[:, None]).astype(np.float32)
+    ijk = np.indices(shape).reshape(3, -1) if select is None else np.unravel_index(select, shape)
+    pts = np.stack([np.asarray(axes_mm[d], np.float32)[ijk[d]] for d in range(3)])
+    off = (c - lin @ c - subj.translation_mm - _template().origin).astype(np.float32)
+    pos = lin.astype(np.float32) @ pts
+    pos += off[:, None]
+    pos += u if select is None else u[:, select]
+    return pos
 
 
 def _add_disease(pos: np.ndarray, amps: dict[str, float]) -> np.ndarray:
-    """Compose the disease warp (in template space) after the subject warp: p += V(p)."""
+    """Compose the disease warp (template space) after the subject warp.
+
+    Each unit field is integrated as a flow in steps of at most ``_STEP_MM[name]`` mm
+    (p += a/n v(p), n times), which keeps large amplitudes (AD plus ageing, a strong severity
+    knob) free of folding; small amplitudes take a single step."""
     tpl = _template()
-    disp = np.zeros_like(pos)
+    pos = pos.copy()
     for name, f in tpl.fields.items():
         a = amps[name]
         if a == 0.0:
             continue
-        local = pos - f.lo[:, None].astype(np.float32)
-        inside = np.all((local >= 0) & (local <= np.array(f.vec.shape[1:])[:, None] - 1), axis=0)
-        if not inside.any():
-            continue
-        pts = local[:, inside]
-        for d in range(3):
-            disp[d, inside] += a * ndi.map_coordinates(f.vec[d], pts, order=1,
-                                                       output=np.float32)
-    return pos + disp
+        n = max(1, int(np.ceil(abs(a) / _STEP_MM[name])))
+        whole = not f.lo.any() and f.vec.shape[1:] == tpl.roi.shape
+        if whole:  # outside the crop the field is zero (constant mode), no box test needed
+            inside, local = None, pos
+        else:
+            lo = f.lo.astype(np.float32)[:, None]
+            hi = lo + (np.array(f.vec.shape[1:], np.float32)[:, None] - 1)
+            # Points that start outside the box stay where the field is ~0 (3 sigma margin),
+            # so the box test is done once.
+            inside = np.flatnonzero(np.all((pos >= lo) & (pos <= hi), axis=0))
+            if inside.size == 0:
+                continue
+            local = pos[:, inside] - lo
+        for _ in range(n):
+            steps = [ndi.map_coordinates(f.vec[d], local, order=1, output=np.float32)
+                     for d in range(3)]
+            for d in range(3):
+                local[d] += (a / n) * steps[d]
+        if inside is not None:
+            pos[:, inside] = local + lo
+    return pos
 
 
 def _sample(vol: np.ndarray, pos: np.ndarray, order: int = 1) -> np.ndarray:
@@ -480,22 +513,26 @@ def _sample(vol: np.ndarray, pos: np.ndarray, order: int = 1) -> np.ndarray:
                                output=vol.dtype if order == 0 else np.float32)
 
 
-def _needed_voxels(subj: Subject, grid: Grid, step: int = 3) -> np.ndarray:
-    """Flat indices of output voxels that can land in the brain, found on a coarse grid (the
-    deformation is smooth); the rest of the volume stays zero (skull-stripped data)."""
+def _needed_voxels(subj: Subject, axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]
+                   ) -> np.ndarray:
+    """Flat indices of lattice points that can land in the brain, found on a coarse lattice of
+    ~4.5 mm cells (the deformation is smooth; the template brain is dilated by 4 mm and the
+    coarse hits by one cell); the rest stays zero, as in skull-stripped data."""
     tpl = _template()
-    coarse_axes = tuple(_axis_mm(grid, a)[::step] for a in range(3))
-    pos = _subject_positions(subj, coarse_axes)  # type: ignore[arg-type]
-    hit = _sample(tpl.brain, pos, order=0).reshape([len(a) for a in coarse_axes]) > 0
-    hit = ndi.binary_dilation(hit, iterations=1)
-    idx = np.ix_(*(np.arange(n) // step for n in grid.shape))
+    steps = [1 if len(a) < 2 else max(1, int(round(4.5 / abs(float(a[1] - a[0])))))
+             for a in axes_mm]
+    coarse = tuple(np.asarray(a)[::s] for a, s in zip(axes_mm, steps, strict=True))
+    pos = _subject_positions(subj, coarse)  # type: ignore[arg-type]
+    hit = _sample(tpl.brain, pos, order=0).reshape([len(a) for a in coarse]) > 0
+    hit = _dilate(hit, 1)
+    idx = np.ix_(*(np.arange(len(a)) // s for a, s in zip(axes_mm, steps, strict=True)))
     return np.flatnonzero(hit[idx])
 
 
 def _bias(subj: Subject, axes_mm: tuple[np.ndarray, ...], select: np.ndarray | None
           ) -> np.ndarray:
     b = _separable(subj.bias, axes_mm).ravel()  # type: ignore[arg-type]
-    return np.exp(b if select is None else b[select]).astype(np.float32)
+    return np.exp(b if select is None else b[select])
 
 
 def _rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -518,7 +555,7 @@ def make_volume(subj: Subject, modality: str, voxel_mm: float, seed: int
     tpl = _template()
     grid = volume_grid(modality, voxel_mm)
     axes = tuple(_axis_mm(grid, a) for a in range(3))
-    sel = _needed_voxels(subj, grid)
+    sel = _needed_voxels(subj, axes)  # type: ignore[arg-type]
     pos = _add_disease(_subject_positions(subj, axes, sel), subj.amplitudes())  # type: ignore
     nrng = _noise_rng(seed, modality, subj.index)
     vol = np.zeros(int(np.prod(grid.shape)), np.float32)
@@ -535,37 +572,50 @@ def make_volume(subj: Subject, modality: str, voxel_mm: float, seed: int
     act, act_hypo = _sources("pet", voxel_mm)
     drop = subj.amplitudes()["pet_drop"]
     vol[sel] = _sample(act, pos) - drop * _sample(act_hypo, pos)
+    tissue = vol > 0.3  # grey or white matter, for the noise reference
     vol = vol.reshape(grid.shape)
-    vol = ndi.gaussian_filter(vol, subj.pet_fwhm_mm / 2.3548 / voxel_mm)
-    vol *= m.pet_scale * subj.gain
-    np.maximum(vol, 0.0, out=vol)
-    brain_mean = float(vol[mask.reshape(grid.shape) > 0].mean()) if mask.any() else 1.0
+    sigma = subj.pet_fwhm_mm / 2.3548 / voxel_mm
+    # Blur only the computed voxels' bounding box plus the kernel's reach (outside, the volume
+    # is and stays exactly zero).
+    ijk = np.unravel_index(sel, grid.shape)
+    reach = int(np.ceil(3.0 * sigma)) + 1
+    box = tuple(slice(max(int(i.min()) - reach, 0), min(int(i.max()) + reach + 1, n))
+                for i, n in zip(ijk, grid.shape, strict=True))
+    sub = ndi.gaussian_filter(vol[box], sigma, truncate=3.0)
+    sub *= m.pet_scale * subj.gain
+    np.maximum(sub, 0.0, out=sub)
+    vol[box] = sub
+    brain_mean = float(vol.ravel()[tissue].mean()) if tissue.any() else 1.0
     # Reconstruction noise: correlated over ~a voxel, variance grows with activity.
     corr = 0.7
-    noise = ndi.gaussian_filter(nrng.standard_normal(grid.shape, dtype=np.float32), corr)
+    noise = ndi.gaussian_filter(nrng.standard_normal(sub.shape, dtype=np.float32), corr,
+                                truncate=3.0)
     noise *= (2.0 * np.sqrt(np.pi) * corr) ** 1.5  # back to unit sd
-    vol += subj.noise * noise * np.sqrt(vol * brain_mean)
-    np.maximum(vol, 0.0, out=vol)
+    sub += subj.noise * noise * np.sqrt(sub * brain_mean)
+    np.maximum(sub, 0.0, out=sub)
+    vol[box] = sub
     return vol.astype(np.float32), mask.reshape(grid.shape), grid
 
 
 def make_slice(subj: Subject, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One axial T1 image (uint8, 208 x 176, anterior at the top, subject's right on the image
     left as in radiological display) and its ROI mask, at 1 mm."""
-    m = MODEL
     tpl = _template()
     rows, cols = SLICE_SHAPE
     x = BRAIN_CENTER_MM[0] + (cols - 1) / 2.0 - np.arange(cols)  # column 0 = right
     y = BRAIN_CENTER_MM[1] + (rows - 1) / 2.0 - np.arange(rows)  # row 0 = anterior
     axes = (x, y, np.array([subj.slice_z_mm]))
-    pos = _add_disease(_subject_positions(subj, axes), subj.amplitudes())
-    signal = _sample(tpl.t1, pos) * _bias(subj, axes, None)
+    sel = _needed_voxels(subj, axes)
+    pos = _add_disease(_subject_positions(subj, axes, sel), subj.amplitudes())
+    signal = np.zeros(rows * cols, np.float32)
+    signal[sel] = _sample(tpl.t1, pos) * _bias(subj, axes, sel)
     inside = signal > 1.0
     nrng = _noise_rng(seed, "slices", subj.index)
     signal[inside] = _rician(signal[inside], subj.noise * 220.0, nrng)
     white = float(np.percentile(signal[inside], 99.5)) if inside.any() else 1.0
     img = np.clip(np.rint(signal * (255.0 * subj.slice_white / white)), 0, 255).astype(np.uint8)
-    roi = _sample(tpl.roi, pos, order=0)
+    roi = np.zeros(rows * cols, np.uint8)
+    roi[sel] = _sample(tpl.roi, pos, order=0)
     # (x, y) grid -> image rows = y, columns = x
     return img.reshape(cols, rows).T.copy(), roi.reshape(cols, rows).T.copy()
 

@@ -25,4 +25,4 @@ rule run_method:
     shell:
         "srda-bench run-method --settings {params.settings} --data {params.data}"
         " --scale {wildcards.scale} --seed {wildcards.seed} --out {params.out}"
-        " --gpus {resources.gpu} 2> {log}"
+        " --gpus {resources.gpu} --threads {threads} 2> {log}"

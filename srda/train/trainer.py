@@ -1,0 +1,593 @@
+"""The training loop every learned SR method goes through (SRDA, its ablations and baselines).
+
+A method differs from another only by its model, its ``objective(model, batch) -> (loss,
+terms)`` and its ``predict(model, lr) -> sr`` (see ``srda.train.losses``); steps, batch,
+patch, optimiser (one Adam over every trainable parameter), validation and checkpointing are
+shared, so methods are compared under the same budget.
+
+Outputs in ``out_dir``:
+
+* ``checkpoints/last.pt``: model, optimiser, scheduler (and fp16 grad-scaler) state, step,
+  best validation PSNR, torch RNG states; written every ``checkpoint_every`` steps and at the
+  end. A run that finds it resumes from it and reproduces an uninterrupted run exactly (CPU).
+* ``checkpoints/best.pt``: model state, step and val_psnr of the best validation so far.
+* ``train_log.csv``: one row per step (step, loss, the objective's terms, lr, seconds,
+  val_psnr on validation steps).
+
+Every checkpoint holds only tensors, dicts, lists, numbers and strings, so it loads with
+``torch.load(path, weights_only=True)``, and is written to a temporary file then renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from srda.errors import InputError
+from srda.metrics import psnr
+from srda.shards import atomic_path, read_shard
+from srda.train.data import PatchSampler, load_split
+from srda.train.losses import predict_sr
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+SCHEDULES = ("constant", "step", "cosine")
+LOG_NAME = "train_log.csv"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FORMAT = 1
+#: Log columns the trainer writes itself; objective terms with these names get a ``term_`` prefix.
+RESERVED_COLUMNS = ("step", "loss", "lr", "seconds", "val_psnr")
+#: Settings that do not change the training trajectory (a resume may change them silently).
+_TRAJECTORY_FREE = ("steps", "val_every", "checkpoint_every", "val_images", "val_batch_size")
+
+Objective = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]]
+Predict = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class TrainSettings:
+    """What every method is trained with. The fairness rule: one preset gives every method
+    the same ``steps``, ``batch_size`` and ``patch``; a method's own loss and schedule come only
+    from its config entry."""
+
+    steps: int
+    batch_size: int
+    patch: int
+    lr: float = 1e-4
+    val_every: int = 200  # 0: validate only at the end
+    checkpoint_every: int | None = None  # default: val_every (0: only at the end)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 only with CUDA, with a GradScaler)
+    channels_last: bool = False
+    augment: bool = True
+    schedule: str = "constant"  # constant | step | cosine
+    schedule_milestones: list[int] | None = None  # step schedule; default [steps // 2]
+    schedule_gamma: float = 0.5
+    val_images: int | None = 64  # first K validation images (None: all)
+    grad_clip: float | None = None  # max global gradient norm
+    seed: int = 0
+    val_batch_size: int = 4  # whole images per validation forward pass
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"train settings: {what}")
+
+        need(int(self.steps) == self.steps and self.steps >= 0, f"steps={self.steps} must be >= 0")
+        need(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
+        need(self.patch >= 1, f"patch={self.patch} must be >= 1")
+        need(self.lr > 0 and math.isfinite(self.lr), f"lr={self.lr} must be positive")
+        need(self.val_every >= 0, f"val_every={self.val_every} must be >= 0")
+        need(
+            self.checkpoint_every is None or self.checkpoint_every >= 0,
+            f"checkpoint_every={self.checkpoint_every} must be >= 0",
+        )
+        need(self.precision in PRECISIONS, f"precision {self.precision!r} not in {PRECISIONS}")
+        need(self.schedule in SCHEDULES, f"schedule {self.schedule!r} not in {SCHEDULES}")
+        need(self.schedule_gamma > 0, f"schedule_gamma={self.schedule_gamma} must be positive")
+        need(
+            self.val_images is None or self.val_images >= 0,
+            f"val_images={self.val_images} must be >= 0 or None",
+        )
+        need(
+            self.grad_clip is None or self.grad_clip > 0,
+            f"grad_clip={self.grad_clip} must be positive or None",
+        )
+        need(self.seed >= 0, f"seed={self.seed} must be >= 0")
+        need(self.val_batch_size >= 1, f"val_batch_size={self.val_batch_size} must be >= 1")
+        if self.schedule_milestones is not None:
+            self.schedule_milestones = sorted(int(m) for m in self.schedule_milestones)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
+        """Settings from a config mapping; unknown keys are a ValueError listing them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown train settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def checkpoint_interval(self) -> int:
+        return self.val_every if self.checkpoint_every is None else self.checkpoint_every
+
+    def milestones(self) -> list[int]:
+        if self.schedule_milestones is not None:
+            return list(self.schedule_milestones)
+        return [max(1, self.steps // 2)]
+
+
+def lr_factor(settings: TrainSettings, done: int) -> float:
+    """Learning-rate multiplier for the step after ``done`` completed steps."""
+    if settings.schedule == "step":
+        return settings.schedule_gamma ** sum(done >= m for m in settings.milestones())
+    if settings.schedule == "cosine":
+        t = min(done, settings.steps) / max(1, settings.steps)
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    return 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "fp16":
+        return torch.autocast(device.type, dtype=torch.float16)
+    return nullcontext()
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda" and torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    cuda = state.get("cuda")
+    if cuda and device.type == "cuda" and torch.cuda.is_available():
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            logger.warning(
+                "checkpoint has CUDA RNG states of %d devices, %d visible: not restored",
+                len(cuda),
+                torch.cuda.device_count(),
+            )
+
+
+@contextmanager
+def _rng_preserved(device: torch.device) -> Iterator[None]:
+    """Validation must not move the training RNG (training is then independent of val_every)."""
+    state = _rng_state(device)
+    try:
+        yield
+    finally:
+        _set_rng_state(state, device)
+
+
+@contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    """Deterministic algorithms on CPU (warn only) for bit-exact resume; restored afterwards."""
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=before_warn)
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file next to ``path`` and rename: a crash never leaves half a file."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _term_values(terms: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, value in terms.items():
+        key = f"term_{name}" if name in RESERVED_COLUMNS else str(name)
+        out[key] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+    return out
+
+
+def load_weights(model: nn.Module, path: Path | str, strict: bool = True) -> dict[str, Any]:
+    """Load the model state of ``best.pt`` / ``last.pt`` (or a bare state dict) into ``model``.
+
+    Loaded with ``weights_only=True`` onto the CPU, then copied into the model's own device.
+    Returns the checkpoint's ``step`` and ``val_psnr`` (None when absent).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise InputError(path, f"not a readable weights-only checkpoint ({exc})") from exc
+    state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise InputError(path, f"does not fit the model: {exc}") from exc
+    info = ckpt if isinstance(ckpt, dict) else {}
+    return {"step": info.get("step"), "val_psnr": info.get("val_psnr")}
+
+
+class TrainLog:
+    """``train_log.csv``, appended one row per step and flushed, truncated on resume.
+
+    Rows are handled as text, so values already written never go through a float re-parse.
+    """
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        self.path = path
+        self.fields: list[str] | None = None
+        if resume_step is None:
+            path.unlink(missing_ok=True)
+            return
+        if not path.exists():
+            return
+        header, rows = self._read()
+        if header is None:
+            return
+        kept = [r for r in rows if r and int(float(r[0])) <= resume_step]
+        self.fields = header
+        if len(kept) != len(rows):
+            self._write(header, kept)
+            logger.info(
+                "%s: dropped %d rows after step %d", path, len(rows) - len(kept), resume_step
+            )
+
+    def _read(self) -> tuple[list[str] | None, list[list[str]]]:
+        with open(self.path, newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            rows = [r for r in reader if r]
+        if header is not None and (not header or header[0] != "step"):
+            raise InputError(self.path, "training log does not start with a 'step' column")
+        return header, rows
+
+    def _write(self, header: list[str], rows: list[list[str]]) -> None:
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self.fields is None:
+            self.fields = list(row)
+            self._write(self.fields, [])
+        new = [k for k in row if k not in self.fields]
+        if new:  # a term that appeared later: widen the file once
+            header, rows = self._read()
+            width = len(header or [])
+            self.fields = list(header or self.fields) + new
+            self._write(self.fields, [r + [""] * (len(self.fields) - width) for r in rows])
+        with open(self.path, "a", newline="") as fh:
+            csv.writer(fh).writerow(["" if row.get(k) is None else row[k] for k in self.fields])
+
+
+def _load_val(data_dir: Path, scale: int, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
+    hr = read_shard(Path(data_dir) / "val_hr.npy")
+    lr = read_shard(Path(data_dir) / f"x{scale}" / "val_lr.npy")
+    if len(lr) != len(hr):
+        raise InputError(
+            Path(data_dir) / f"x{scale}" / "val_lr.npy",
+            f"{len(lr)} LR images for {len(hr)} HR validation images",
+        )
+    n = len(hr) if cap is None else min(cap, len(hr))
+    return np.array(lr[:n], dtype=np.float32), np.array(hr[:n], dtype=np.float32)
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module,
+    predict: Predict,
+    val_lr: np.ndarray,
+    val_hr: np.ndarray,
+    scale: int,
+    device: torch.device,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    batch_size: int = 4,
+) -> float:
+    """Mean PSNR (dB, border cropped by ``scale``) of ``predict`` clamped to [0, 1]."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        with _rng_preserved(device):
+            for start in range(0, len(val_lr), batch_size):
+                x = torch.from_numpy(val_lr[start : start + batch_size])[:, None].to(device)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with _autocast(device, precision):
+                    sr = predict(model, x)
+                outputs.append(sr.float().clamp(0.0, 1.0)[:, 0].cpu().numpy())
+    finally:
+        model.train(was_training)
+    sr = np.concatenate(outputs)
+    if sr.shape != val_hr.shape:
+        raise ValueError(
+            f"predict gave validation images of shape {sr.shape[1:]} for HR {val_hr.shape[1:]}"
+        )
+    return float(np.mean(psnr(sr, val_hr, crop=scale)))
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+def train(
+    model: nn.Module,
+    objective: Objective,
+    predict: Predict | None,
+    data_dir: Path,
+    scale: int,
+    settings: TrainSettings,
+    out_dir: Path,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Train ``model`` on ``data_dir``'s train split, validating on its val split.
+
+    Resumes from ``out_dir/checkpoints/last.pt`` when it exists. ``predict`` None means
+    ``model(lr)`` (or its ``"sr"`` entry). Returns a summary (``trained``, ``steps``,
+    ``best_val_psnr``, ``best_step``, ``seconds``, ``checkpoints``, ``weights``: the file to
+    load for inference, ...).
+    """
+    wall = time.perf_counter()
+    out_dir = Path(out_dir)
+    device = torch.device(device)
+    predict = predict or predict_sr
+    params = [p for p in model.parameters() if p.requires_grad]
+    n_trainable = sum(p.numel() for p in params)
+    if settings.steps == 0 or not params:
+        reason = "steps is 0" if settings.steps == 0 else "the model has no trainable parameters"
+        logger.info("no training: %s", reason)
+        return {
+            "trained": False,
+            "reason": reason,
+            "steps": 0,
+            "parameters": n_trainable,
+            "best_val_psnr": None,
+            "best_step": None,
+            "last_val_psnr": None,
+            "seconds": round(time.perf_counter() - wall, 3),
+            "checkpoints": {"last": None, "best": None},
+            "weights": None,
+            "log": None,
+        }
+    if settings.precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
+    with _deterministic(device):
+        summary = _train(
+            model, params, objective, predict, data_dir, scale, settings, out_dir, device
+        )
+    summary["parameters"] = n_trainable
+    return summary
+
+
+def _train(
+    model: nn.Module,
+    params: list[nn.Parameter],
+    objective: Objective,
+    predict: Predict,
+    data_dir: Path,
+    scale: int,
+    settings: TrainSettings,
+    out_dir: Path,
+    device: torch.device,
+) -> dict[str, Any]:
+    torch.manual_seed(settings.seed)
+    ckpt_dir = out_dir / CHECKPOINT_DIR
+    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    log_path = out_dir / LOG_NAME
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+
+    hr, lr, labels, _classes = load_split(data_dir, "train", scale)
+    sampler = PatchSampler(
+        hr, lr, labels, settings.patch, scale, settings.batch_size, settings.seed, settings.augment
+    )
+    val_lr, val_hr = _load_val(data_dir, scale, settings.val_images)
+    if not len(val_hr):
+        logger.warning("no validation images: best.pt will not be written")
+
+    model.to(device)
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = torch.optim.Adam(params, lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(settings, done))
+    scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" else None
+
+    start, seconds_before = 0, 0.0
+    best_val: float | None = None
+    best_step: int | None = None
+    last_val: float | None = None
+    if last_path.exists():
+        try:
+            ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(last_path, f"cannot resume from this checkpoint ({exc})") from exc
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"], device)
+        start = int(ckpt["step"])
+        best_val, best_step = ckpt.get("best_val_psnr"), ckpt.get("best_step")
+        last_val = ckpt.get("last_val_psnr")
+        seconds_before = float(ckpt.get("seconds", 0.0))
+        _warn_changed(ckpt.get("settings") or {}, settings, last_path)
+        log = TrainLog(log_path, resume_step=start)
+        logger.info("resuming from %s at step %d of %d", last_path, start, settings.steps)
+    else:
+        best_path.unlink(missing_ok=True)  # left by a run that died before its first checkpoint
+        log = TrainLog(log_path, resume_step=None)
+
+    def checkpoint(step: int, seconds: float) -> None:
+        _save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else {},
+                "best_val_psnr": best_val,
+                "best_step": best_step,
+                "last_val_psnr": last_val,
+                "seconds": seconds,
+                "rng": _rng_state(device),
+                "settings": asdict(settings),
+            },
+            last_path,
+        )
+
+    steps, val_every, ckpt_every = settings.steps, settings.val_every, settings.checkpoint_interval
+    if start >= steps:
+        if start > steps:
+            logger.warning(
+                "%s is at step %d, past the %d asked: not training", last_path, start, steps
+            )
+        else:
+            logger.info("%s: training already complete (%d steps)", last_path, steps)
+
+    t0 = time.perf_counter()
+    seconds = seconds_before
+    bar = tqdm(
+        total=steps, initial=min(start, steps), desc="training", unit="step", mininterval=1.0
+    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patches") as pool:
+        pending = pool.submit(sampler.batch, start + 1) if start < steps else None
+        for step in range(start + 1, steps + 1):
+            batch = pending.result()
+            if step < steps:  # the sampler is stateless: the next batch is drawn meanwhile
+                pending = pool.submit(sampler.batch, step + 1)
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            if settings.channels_last:
+                for key in ("lr", "hr"):
+                    batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+            step_lr = optimizer.param_groups[0]["lr"]
+
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(device, settings.precision):
+                loss, terms = objective(model, batch)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                if settings.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                if settings.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+                optimizer.step()
+            scheduler.step()
+
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value) and scaler is None:
+                raise FloatingPointError(
+                    f"loss is {loss_value} at step {step}; last good checkpoint: {last_path}"
+                )
+            row: dict[str, Any] = {"step": step, "loss": loss_value, **_term_values(terms)}
+            row["lr"] = step_lr
+
+            val_psnr = None
+            if len(val_hr) and ((val_every and step % val_every == 0) or step == steps):
+                val_psnr = validate(
+                    model,
+                    predict,
+                    val_lr,
+                    val_hr,
+                    scale,
+                    device,
+                    settings.precision,
+                    settings.channels_last,
+                    settings.val_batch_size,
+                )
+                last_val = val_psnr
+                if not math.isnan(val_psnr) and (best_val is None or val_psnr > best_val):
+                    best_val, best_step = val_psnr, step
+                    _save(
+                        {"model": model.state_dict(), "step": step, "val_psnr": val_psnr}, best_path
+                    )
+                logger.info(
+                    "step %d/%d: loss %.5f, val PSNR %.3f dB (best %.3f dB at step %d)",
+                    step,
+                    steps,
+                    loss_value,
+                    val_psnr,
+                    best_val if best_val is not None else float("nan"),
+                    best_step or 0,
+                )
+            seconds = seconds_before + time.perf_counter() - t0
+            row["seconds"] = round(seconds, 3)
+            row["val_psnr"] = val_psnr
+            log.append(row)
+            if (ckpt_every and step % ckpt_every == 0) or step == steps:
+                checkpoint(step, seconds)
+
+            bar.update(1)
+            postfix = {"loss": f"{loss_value:.4g}"}
+            if last_val is not None:
+                postfix["val_psnr"] = f"{last_val:.2f}"
+            bar.set_postfix(postfix, refresh=False)
+    bar.close()
+
+    return {
+        "trained": True,
+        "steps": max(start, steps),
+        "resumed_from": start if start else None,
+        "best_val_psnr": best_val,
+        "best_step": best_step,
+        "last_val_psnr": last_val,
+        "seconds": round(seconds, 3),
+        "checkpoints": {
+            "last": str(last_path),
+            "best": str(best_path) if best_path.exists() else None,
+        },
+        "weights": str(best_path if best_path.exists() else last_path),
+        "log": str(log_path),
+        "device": str(device),
+        "precision": settings.precision,
+    }
+
+
+def _warn_changed(saved: dict[str, Any], settings: TrainSettings, path: Path) -> None:
+    now = asdict(settings)
+    free = set(_TRAJECTORY_FREE)
+    if settings.schedule == "cosine" or (
+        settings.schedule == "step" and settings.schedule_milestones is None
+    ):
+        free.discard("steps")  # the schedule is a function of the total
+    changed = sorted(k for k in now if k not in free and k in saved and saved[k] != now[k])
+    if changed:
+        logger.warning(
+            "%s was written with other settings (%s): the resumed run will not equal an "
+            "uninterrupted one",
+            path,
+            ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed),
+        )

@@ -1,0 +1,412 @@
+"""The shared trainer: stateless patch sampler, objectives, exact resume, checkpoints, logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
+from srda.data.degrade import downscale
+from srda.errors import InputError
+from srda.train.data import PatchSampler, dihedral, load_split
+from srda.train.losses import joint_objective, pixel_loss, predict_sr, sr_objective
+from srda.train.trainer import TrainSettings, load_weights, lr_factor, train
+
+SCALE = 2
+HR_SIZE = 32
+CLASSES = ["CN", "MCI", "AD"]
+
+
+def _smooth_images(n: int, size: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((n, size, size))
+    smooth = ndimage.gaussian_filter(noise, sigma=(0, 2.0, 2.0), mode="wrap")
+    lo = smooth.min(axis=(1, 2), keepdims=True)
+    hi = smooth.max(axis=(1, 2), keepdims=True)
+    return ((smooth - lo) / (hi - lo) * 0.8 + 0.1).astype(np.float32)
+
+
+def _write_split(data_dir: Path, split: str, n: int, seed: int, labels=None) -> None:
+    hr = _smooth_images(n, HR_SIZE, seed)
+    np.save(data_dir / f"{split}_hr.npy", hr)
+    (data_dir / f"x{SCALE}").mkdir(exist_ok=True)
+    np.save(data_dir / f"x{SCALE}" / f"{split}_lr.npy", downscale(hr, SCALE))
+    labels = labels or [CLASSES[i % len(CLASSES)] for i in range(n)]
+    pd.DataFrame(
+        {
+            "index": range(n),
+            "subject": [f"s{i:03d}" for i in range(n)],
+            "image": [f"img{i}" for i in range(n)],
+            "slice": [0] * n,
+            "label": labels,
+        }
+    ).to_csv(data_dir / f"{split}_meta.csv", index=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    _write_split(d, "train", 8, seed=1)
+    _write_split(d, "val", 3, seed=2)
+    (d / "dataset.json").write_text(json.dumps({"name": "toy", "classes": CLASSES}))
+    return d
+
+
+class TinySR(nn.Module):
+    def __init__(self, scale: int = SCALE) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, scale * scale, 3, padding=1)
+        )
+        self.up = nn.PixelShuffle(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.body(x))
+
+
+class TinyDropSR(TinySR):
+    """With dropout: exact resume then also needs the restored RNG state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout2d(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.drop(self.body(x)))
+
+
+class TinyJoint(nn.Module):
+    """SR net plus a classifier, returning a dict like srda.models.joint.JointSRDA."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sr_net = TinySR()
+        self.head = nn.Linear(1, len(CLASSES))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        sr = self.sr_net(x)
+        return {"sr": sr, "logits": self.head(sr.mean(dim=(1, 2, 3))[:, None])}
+
+
+def _joint_loss(out, hr, labels, weight=0.1):
+    l1 = F.l1_loss(out["sr"].float(), hr.float())
+    ce = F.cross_entropy(out["logits"].float(), labels)
+    return l1 + weight * ce, {"l1": l1, "ce": ce}
+
+
+def _model(seed: int = 0, dropout: bool = False) -> TinySR:
+    torch.manual_seed(seed)
+    return TinyDropSR() if dropout else TinySR()
+
+
+def _settings(**kw) -> TrainSettings:
+    base = dict(steps=12, batch_size=4, patch=16, lr=3e-3, val_every=4, seed=3)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+CPU = torch.device("cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampler
+
+
+def _sampler(data_dir: Path, patch: int = 16, augment: bool = False, seed: int = 5):
+    hr, lr, labels, classes = load_split(data_dir, "train", SCALE)
+    return PatchSampler(hr, lr, labels, patch, SCALE, batch_size=6, seed=seed, augment=augment)
+
+
+def test_load_split_maps_labels_and_memory_maps(data_dir: Path) -> None:
+    hr, lr, labels, classes = load_split(data_dir, "train", SCALE)
+    assert classes == CLASSES
+    assert isinstance(hr, np.memmap) and isinstance(lr, np.memmap)
+    assert hr.shape == (8, HR_SIZE, HR_SIZE) and lr.shape == (8, HR_SIZE // 2, HR_SIZE // 2)
+    assert labels.tolist() == [i % 3 for i in range(8)]
+
+
+def test_sampler_shapes_and_crop_coordinates(data_dir: Path) -> None:
+    sampler = _sampler(data_dir)
+    batch = sampler.batch(7)
+    assert batch["lr"].shape == (6, 1, 8, 8) and batch["lr"].dtype == torch.float32
+    assert batch["hr"].shape == (6, 1, 16, 16)
+    assert batch["label"].dtype == torch.int64 and batch["label"].shape == (6,)
+    plan = sampler.plan(7)
+    for k, (i, y, x) in enumerate(zip(plan.index, plan.lr_y, plan.lr_x, strict=True)):
+        np.testing.assert_array_equal(
+            batch["lr"][k, 0].numpy(), sampler.lr[i, y : y + 8, x : x + 8]
+        )
+        hr_crop = sampler.hr[i, 2 * y : 2 * y + 16, 2 * x : 2 * x + 16]
+        np.testing.assert_array_equal(batch["hr"][k, 0].numpy(), hr_crop)
+        assert batch["label"][k] == sampler.labels[i]
+
+
+def _interior_gap(batch: dict[str, torch.Tensor], margin: int = 3) -> float:
+    """Max difference between the LR patches and the downscaled HR patches, away from the
+    patch borders (where downscaling the patch alone mirrors pixels the full image had)."""
+    lr = batch["lr"][:, 0].numpy()
+    own = downscale(batch["hr"][:, 0].numpy(), SCALE)
+    m = margin
+    return float(np.abs(lr[:, m:-m, m:-m] - own[:, m:-m, m:-m]).max())
+
+
+def test_lr_patch_is_the_downscaled_hr_patch(data_dir: Path) -> None:
+    sampler = _sampler(data_dir, patch=24)
+    batch = sampler.batch(0)
+    assert _interior_gap(batch) < 1e-5
+    # A one-pixel misalignment would be caught.
+    shifted = dict(batch, hr=torch.roll(batch["hr"], shifts=SCALE, dims=-1))
+    assert _interior_gap(shifted) > 1e-3
+
+
+def test_augmentation_keeps_pairs_aligned(data_dir: Path) -> None:
+    sampler = _sampler(data_dir, patch=24, augment=True)
+    transforms = set()
+    for step in range(4):
+        transforms |= set(sampler.plan(step).transform.tolist())
+        assert _interior_gap(sampler.batch(step)) < 1e-5
+    assert len(transforms) > 2
+    # plain = the same crops without the symmetry; the augmented batch is its transform.
+    plain = _sampler(data_dir, patch=24, augment=False).batch(1)
+    aug, plan = sampler.batch(1), sampler.plan(1)
+    for k, t in enumerate(plan.transform):
+        for key in ("lr", "hr"):
+            np.testing.assert_array_equal(aug[key][k, 0], dihedral(plain[key][k, 0].numpy(), t))
+
+
+def test_sampler_is_stateless(data_dir: Path) -> None:
+    a, b = _sampler(data_dir, augment=True), _sampler(data_dir, augment=True)
+    b.batch(3)  # drawing other batches first changes nothing
+    for key in ("lr", "hr", "label"):
+        assert torch.equal(a.batch(5)[key], b.batch(5)[key])
+    assert not torch.equal(a.batch(5)["hr"], a.batch(6)["hr"])
+    other_seed = _sampler(data_dir, augment=True, seed=6)
+    assert not torch.equal(a.batch(5)["hr"], other_seed.batch(5)["hr"])
+
+
+def test_sampler_rejects_bad_patch(data_dir: Path) -> None:
+    hr, lr, labels, _ = load_split(data_dir, "train", SCALE)
+    with pytest.raises(ValueError, match="multiple of the scale"):
+        PatchSampler(hr, lr, labels, 15, SCALE, 2, 0)
+    with pytest.raises(ValueError, match="larger than"):
+        PatchSampler(hr, lr, labels, 64, SCALE, 2, 0)
+
+
+def test_unknown_label_names_the_file(data_dir: Path) -> None:
+    _write_split(data_dir, "val", 3, seed=2, labels=["CN", "XYZ", "AD"])
+    with pytest.raises(InputError, match=r"val_meta\.csv.*'XYZ'.*dataset\.json"):
+        load_split(data_dir, "val", SCALE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses and settings
+
+
+def test_pixel_losses() -> None:
+    a, b = torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 0.5)
+    assert pixel_loss("l1")(a, b).item() == pytest.approx(0.5)
+    assert pixel_loss("l2")(a, b).item() == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="l1, l2"):
+        pixel_loss("huber")
+    loss, terms = sr_objective("l2")(nn.Identity(), {"lr": a, "hr": b})
+    assert terms == {"l2": pytest.approx(0.25)} and loss.requires_grad is False
+
+
+def test_settings_validation_and_schedules() -> None:
+    with pytest.raises(ValueError, match="precision"):
+        _settings(precision="fp8")
+    with pytest.raises(ValueError, match="unknown train settings"):
+        TrainSettings.from_dict({"steps": 1, "batch_size": 1, "patch": 8, "epochs": 3})
+    cos = _settings(steps=10, schedule="cosine")
+    assert lr_factor(cos, 0) == 1.0 and lr_factor(cos, 10) == pytest.approx(0.0)
+    stp = _settings(steps=10, schedule="step", schedule_milestones=[6, 3])
+    assert [lr_factor(stp, t) for t in (0, 3, 6)] == [1.0, 0.5, 0.25]
+
+
+def test_fp16_needs_cuda(data_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="CUDA"):
+        train(
+            _model(),
+            sr_objective(),
+            None,
+            data_dir,
+            SCALE,
+            _settings(precision="fp16"),
+            tmp_path / "run",
+            CPU,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def test_training_reduces_the_loss(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = train(
+        _model(),
+        sr_objective("l1"),
+        predict_sr,
+        data_dir,
+        SCALE,
+        _settings(steps=30, val_every=10),
+        out,
+        CPU,
+    )
+    assert summary["trained"] and summary["steps"] == 30
+    log = pd.read_csv(out / "train_log.csv")
+    assert list(log.columns) == ["step", "loss", "l1", "lr", "seconds", "val_psnr"]
+    assert log["step"].tolist() == list(range(1, 31))
+    assert log["loss"].iloc[-5:].mean() < 0.5 * log["loss"].iloc[:5].mean()
+    assert log["val_psnr"].notna().sum() == 3
+    assert summary["best_val_psnr"] == pytest.approx(log["val_psnr"].max())
+    assert summary["best_step"] == int(log.loc[log["val_psnr"].idxmax(), "step"])
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_at(objective, call: int):
+    calls = {"n": 0}
+
+    def wrapped(model, batch):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise _Crash
+        return objective(model, batch)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+def test_resume_equals_uninterrupted_run(data_dir: Path, tmp_path: Path, dropout: bool) -> None:
+    settings = _settings(steps=12, val_every=4, schedule="cosine", augment=True, grad_clip=1.0)
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    model_a = _model(dropout=dropout)
+    train(model_a, sr_objective(), None, data_dir, SCALE, settings, whole, CPU)
+
+    # Dies in step 7: last.pt is at step 4, the log already has rows 5 and 6.
+    with pytest.raises(_Crash):
+        train(
+            _model(dropout=dropout),
+            _crash_at(sr_objective(), 7),
+            None,
+            data_dir,
+            SCALE,
+            settings,
+            split,
+            CPU,
+        )
+    assert pd.read_csv(split / "train_log.csv")["step"].max() == 6
+    assert torch.load(split / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+
+    model_b = _model(
+        seed=123, dropout=dropout
+    )  # other initial weights: everything must come from last.pt
+    summary = train(model_b, sr_objective(), None, data_dir, SCALE, settings, split, CPU)
+    assert summary["resumed_from"] == 4 and summary["steps"] == 12
+
+    state_a, state_b = model_a.state_dict(), model_b.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+    log_a = pd.read_csv(whole / "train_log.csv")
+    log_b = pd.read_csv(split / "train_log.csv")
+    assert log_b["step"].tolist() == list(range(1, 13))  # no duplicated steps
+    for col in ("loss", "l1", "lr", "val_psnr"):
+        pd.testing.assert_series_equal(log_a[col], log_b[col])
+    best_a = torch.load(whole / "checkpoints" / "best.pt", weights_only=True)
+    best_b = torch.load(split / "checkpoints" / "best.pt", weights_only=True)
+    assert best_a["step"] == best_b["step"] and best_a["val_psnr"] == best_b["val_psnr"]
+
+    # A finished run asked again does nothing and reports the same result.
+    again = train(
+        _model(dropout=dropout), sr_objective(), None, data_dir, SCALE, settings, split, CPU
+    )
+    assert again["steps"] == 12 and again["best_val_psnr"] == summary["best_val_psnr"]
+    assert len(pd.read_csv(split / "train_log.csv")) == 12
+
+
+def test_checkpoints_load_weights_only(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = train(
+        _model(),
+        sr_objective(),
+        None,
+        data_dir,
+        SCALE,
+        _settings(steps=6, val_every=3, checkpoint_every=2),
+        out,
+        CPU,
+    )
+    last = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == 6 and set(last) >= {"model", "optimizer", "scheduler", "rng"}
+    best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    assert best["step"] in (3, 6) and best["val_psnr"] == summary["best_val_psnr"]
+    assert summary["weights"] == str(out / "checkpoints" / "best.pt")
+    assert not list((out / "checkpoints").glob("*.tmp"))
+
+    fresh = _model(seed=9)
+    info = load_weights(fresh, out / "checkpoints" / "best.pt")
+    assert info == {"step": best["step"], "val_psnr": best["val_psnr"]}
+    for key, value in best["model"].items():
+        assert torch.equal(fresh.state_dict()[key], value)
+
+
+def test_joint_model_with_dict_output(data_dir: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = TinyJoint()
+    out = tmp_path / "run"
+    summary = train(
+        model,
+        joint_objective(_joint_loss, weight=0.5),
+        predict_sr,
+        data_dir,
+        SCALE,
+        _settings(steps=4, val_every=2),
+        out,
+        CPU,
+    )
+    assert summary["trained"] and summary["best_val_psnr"] is not None
+    log = pd.read_csv(out / "train_log.csv")
+    assert list(log.columns) == ["step", "loss", "l1", "ce", "lr", "seconds", "val_psnr"]
+    np.testing.assert_allclose(log["loss"], log["l1"] + 0.5 * log["ce"], rtol=1e-5)
+
+
+def test_bf16_autocast_on_cpu(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = train(
+        _model(),
+        sr_objective(),
+        None,
+        data_dir,
+        SCALE,
+        _settings(steps=3, val_every=3, precision="bf16", channels_last=True),
+        out,
+        CPU,
+    )
+    log = pd.read_csv(out / "train_log.csv")
+    assert np.isfinite(log["loss"]).all() and np.isfinite(summary["best_val_psnr"])
+    assert all(p.dtype == torch.float32 for p in _model().parameters())
+
+
+def test_nothing_to_train(data_dir: Path, tmp_path: Path) -> None:
+    summary = train(
+        _model(), sr_objective(), None, data_dir, SCALE, _settings(steps=0), tmp_path / "a", CPU
+    )
+    assert summary["trained"] is False and "steps" in summary["reason"]
+    frozen = _model()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    summary = train(frozen, sr_objective(), None, data_dir, SCALE, _settings(), tmp_path / "b", CPU)
+    assert summary["trained"] is False and "no trainable" in summary["reason"]
+    assert not (tmp_path / "b" / "checkpoints").exists()
