@@ -36,7 +36,7 @@ include: "workflow/rules/report.smk"
 
 rule tables:
     input:
-        table1_outputs(),
+        all_tables(),
 
 
 rule all:

@@ -60,15 +60,21 @@ def cmd_run_method(args: argparse.Namespace) -> None:
     from srda.run import run_method
 
     run_method(
-        args.settings, Path(args.data), args.scale, args.seed, Path(args.out), args.gpus,
+        args.settings,
+        Path(args.data),
+        args.scale,
+        args.seed,
+        Path(args.out),
+        args.gpus,
         args.threads,
     )
 
 
-def cmd_table1(args: argparse.Namespace) -> None:
-    from srda.report.build import write_table1
+def cmd_table(args: argparse.Namespace) -> None:
+    from srda.report import build
 
-    write_table1(args.settings, Path(args.out_dir))
+    writer = {"table1": build.write_table1, "table2": build.write_table2}[args.command]
+    writer(args.settings, Path(args.out_dir))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,10 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_run_method)
 
-    p = sub.add_parser("table1", help="Table I (PSNR/SSIM) from the per-image test metrics")
-    p.add_argument("--settings", type=_json, required=True)
-    p.add_argument("--out-dir", required=True, help="results/tables")
-    p.set_defaults(func=cmd_table1)
+    for name, what in (
+        ("table1", "Table I (PSNR/SSIM of every method)"),
+        ("table2", "Table II (PSNR/SSIM of SRDA's ablations)"),
+    ):
+        p = sub.add_parser(name, help=f"{what} from the per-image test metrics")
+        p.add_argument("--settings", type=_json, required=True)
+        p.add_argument("--out-dir", required=True, help="results/tables")
+        p.set_defaults(func=cmd_table)
     return parser
 
 

@@ -200,6 +200,9 @@ def method_job_settings(cfg: dict[str, Any], dataset: str, method: str) -> dict[
         "patch": ds["patch"],
         "batch_size": cfg["methods"][method]["train"].get("batch_size") or ds["batch_size"],
         "channels": 1,
+        # How the training slices were made, so a saved model can be applied to new volumes.
+        "plane": ds["plane"],
+        "clip_percentiles": ds["clip_percentiles"],
     }
 
 

@@ -27,6 +27,7 @@ from srda.train.infer import pick_device, super_resolve
 
 logger = logging.getLogger(__name__)
 ATTENTION_IMAGES = 8  # test images whose attention maps are kept for the figures
+SR_MODEL_FORMAT = 1
 
 
 def _dataset_info(data_dir: Path) -> dict[str, Any]:
@@ -135,9 +136,31 @@ def fit(
     return summary
 
 
+def save_sr_model(sr_net: nn.Module, settings: dict[str, Any], scale: int, path: Path) -> None:
+    """The trained SR network with what it takes to rebuild and apply it (``srda-bench
+    upscale``); plain tensors, strings and numbers, so it loads with ``weights_only=True``."""
+    from srda.shards import atomic_path
+
+    payload = {
+        "format": SR_MODEL_FORMAT,
+        "method": settings["name"],
+        "arch": settings["arch"],
+        "scale": scale,
+        "channels": settings["channels"],
+        "size": settings["size"],
+        "overrides": settings.get("overrides", {}),
+        "plane": settings.get("plane", "axial"),
+        "clip_percentiles": list(settings.get("clip_percentiles", [0.5, 99.5])),
+        "state_dict": {k: v.detach().cpu() for k, v in sr_net.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
 @torch.no_grad()
-def save_attention(model: nn.Module, data_dir: Path, scale: int, out_path: Path,
-                   device: torch.device) -> None:
+def save_attention(
+    model: nn.Module, data_dir: Path, scale: int, out_path: Path, device: torch.device
+) -> None:
     """Both attention maps of the first test images (SRDA with attention only)."""
     sr_net = sr_network(model)
     if not getattr(model, "diag_net", None) or not hasattr(sr_net, "forward_with_attention"):
@@ -193,6 +216,7 @@ def run_method(
             batch_size=settings["batch_size"],
             desc=f"{settings['name']} {split}",
         )
+    save_sr_model(sr_net, settings, scale, out_dir / "sr_model.pt")
     save_attention(model, data_dir, scale, out_dir / "attention.npz", device)
     hr = read_shard(data_dir / "test_hr.npy")
     sr = read_shard(out_dir / "test.npy")

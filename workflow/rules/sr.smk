@@ -9,6 +9,7 @@ rule run_method:
         sr=[f"{sr_dir()}/{split}.npy" for split in SPLITS],
         metrics=f"{sr_dir()}/test_metrics.csv",
         summary=f"{sr_dir()}/run.json",
+        model=f"{sr_dir()}/sr_model.pt",
     log:
         f"{RESULTS}/logs/run_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.log",
     benchmark:
