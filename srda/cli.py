@@ -77,6 +77,13 @@ def cmd_table(args: argparse.Namespace) -> None:
     writer(args.settings, Path(args.out_dir))
 
 
+def cmd_upscale(args: argparse.Namespace) -> None:
+    import baselines  # noqa: F401  (registers every architecture)
+    from srda.upscale import upscale_file
+
+    upscale_file(args.model, args.input, args.output, args.device, args.batch_size)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srda-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -111,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--settings", type=_json, required=True)
         p.add_argument("--out-dir", required=True, help="results/tables")
         p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("upscale", help="super-resolve a NIfTI volume or 2D image with a model")
+    p.add_argument("--model", required=True, help="an sr_model.pt written by run-method")
+    p.add_argument("input", help="a NIfTI volume (.nii, .nii.gz) or an image (.png, .jpg, .tif)")
+    p.add_argument("output", help=".nii/.nii.gz for a volume, .png for an image")
+    p.add_argument("--batch-size", type=int, default=4, help="slices per forward pass")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    p.set_defaults(func=cmd_upscale)
     return parser
 
 

@@ -72,8 +72,12 @@ def load_sr_model(path: str | os.PathLike[str]) -> SRModel:
     first); the weights must match the architecture exactly (strict loading)."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise InputError(path, "model checkpoint does not exist" if not path.exists()
-                         else "model checkpoint is not a file")
+        raise InputError(
+            path,
+            "model checkpoint does not exist"
+            if not path.exists()
+            else "model checkpoint is not a file",
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged or foreign files
@@ -107,21 +111,30 @@ def load_sr_model(path: str | os.PathLike[str]) -> SRModel:
     arch = str(payload["arch"])
     overrides: dict[str, Any] = dict(payload.get("overrides") or {})
     try:
-        net = registry.build(arch, scale=scale, channels=channels, size=payload["size"],
-                             **overrides)
+        net = registry.build(
+            arch, scale=scale, channels=channels, size=payload["size"], **overrides
+        )
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(path, f"cannot rebuild '{arch}': {exc.args[0] if exc.args else exc}"
-                         ) from exc
+        raise InputError(
+            path, f"cannot rebuild '{arch}': {exc.args[0] if exc.args else exc}"
+        ) from exc
     try:
         net.load_state_dict(payload["state_dict"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(path, f"weights do not fit architecture '{arch}' ({first[:300]})"
-                         ) from exc
+        raise InputError(path, f"weights do not fit architecture '{arch}' ({first[:300]})") from exc
     net.eval()
     method = str(payload.get("method", arch))
-    logger.info("%s: %s (arch %s, size %s) x%d, %s plane, %d parameters", path, method, arch,
-                payload["size"], scale, plane, sum(p.numel() for p in net.parameters()))
+    logger.info(
+        "%s: %s (arch %s, size %s) x%d, %s plane, %d parameters",
+        path,
+        method,
+        arch,
+        payload["size"],
+        scale,
+        plane,
+        sum(p.numel() for p in net.parameters()),
+    )
     return SRModel(net, path, method, arch, scale, channels, plane, (lo_pct, hi_pct))
 
 
@@ -160,8 +173,8 @@ def super_resolve_slices(
         if not isinstance(y, torch.Tensor) or y.shape[-2:] != (h * s, w * s):
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
             raise InputError(
-                model.path, f"network returned {got} for a {h}x{w} input; expected "
-                f"{h * s}x{w * s} (x{s})"
+                model.path,
+                f"network returned {got} for a {h}x{w} input; expected {h * s}x{w * s} (x{s})",
             )
         y = y.float().mean(dim=1).clamp_(0.0, 1.0)
         out[start : start + len(batch)] = y.cpu().numpy()
@@ -300,8 +313,17 @@ def upscale_volume(
     logger.info(
         "%s: shape %s, orientation %s; %d %s slices (array axis %d) of %dx%d -> %dx%d; "
         "intensities %.4g..%.4g (percentiles %g, %g) -> [0, 1]",
-        in_path, img.shape, "".join(c or "?" for c in codes), len(slices), model.plane, axis,
-        *slices.shape[1:], slices.shape[1] * s, slices.shape[2] * s, lo, hi,
+        in_path,
+        img.shape,
+        "".join(c or "?" for c in codes),
+        len(slices),
+        model.plane,
+        axis,
+        *slices.shape[1:],
+        slices.shape[1] * s,
+        slices.shape[2] * s,
+        lo,
+        hi,
         *model.clip_percentiles,
     )
     sr = super_resolve_slices(model, slices, device, batch_size, desc=f"{in_path.name} x{s}")
@@ -326,7 +348,7 @@ def upscale_volume(
     zooms += [1.0] * (3 - len(zooms))
     hdr.set_zooms(tuple(z / s if i in in_plane else z for i, z in enumerate(zooms)))
     hdr.set_slope_inter(None, None)
-    hdr["descrip"] = f"srda-bench upscale x{s} {model.method}"[:79].encode()
+    hdr["descrip"] = f"srda-bench upscale x{s} {model.method}".encode("ascii", "replace")[:79]
     qform, q_code = img.header.get_qform(coded=False), int(img.header["qform_code"])
     sform, s_code = img.header.get_sform(coded=False), int(img.header["sform_code"])
     new_affine = upsampled_affine(img.affine, in_plane, s)
@@ -335,8 +357,12 @@ def upscale_volume(
     result.set_sform(upsampled_affine(sform, in_plane, s), code=s_code)
     with _atomic_output(out_path) as tmp:
         nib.save(result, str(tmp))
-    logger.info("wrote %s: shape %s, voxel %s mm", out_path, out.shape,
-                "x".join(f"{z:.4g}" for z in result.header.get_zooms()[:3]))
+    logger.info(
+        "wrote %s: shape %s, voxel %s mm",
+        out_path,
+        out.shape,
+        "x".join(f"{z:.4g}" for z in result.header.get_zooms()[:3]),
+    )
     return out_path
 
 
@@ -359,8 +385,15 @@ def upscale_image(
     image = _read_gray(in_path)  # raises InputError naming the file
     sixteen = _is_16bit(in_path)
     s = model.scale
-    logger.info("%s: %dx%d (%d-bit) -> %dx%d", in_path, image.shape[1], image.shape[0],
-                16 if sixteen else 8, image.shape[1] * s, image.shape[0] * s)
+    logger.info(
+        "%s: %dx%d (%d-bit) -> %dx%d",
+        in_path,
+        image.shape[1],
+        image.shape[0],
+        16 if sixteen else 8,
+        image.shape[1] * s,
+        image.shape[0] * s,
+    )
     sr = super_resolve_slices(model, image[None], device, batch_size, desc=f"{in_path.name} x{s}")
     top = 65535 if sixteen else 255
     pixels = np.rint(sr[0] * top).astype(np.uint16 if sixteen else np.uint8)
