@@ -31,6 +31,7 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sr.smk"
+include: "workflow/rules/external.smk"
 include: "workflow/rules/report.smk"
 
 

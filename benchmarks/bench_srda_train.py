@@ -56,8 +56,18 @@ LAMBDA1 = 0.0006
 LAMBDA2 = 0.0001
 ADAM_LR = 1e-4
 #: /proc/cpuinfo flags worth reporting for this benchmark (bf16 speed depends on the last ones).
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni",
-             "amx_tile", "amx_bf16", "amx_int8")
+CPU_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +188,12 @@ def deterministic(enabled: bool):
 
 
 def make_batch(
-    batch: int, patch: int, scale: int, channels: int, num_classes: int, seed: int,
+    batch: int,
+    patch: int,
+    scale: int,
+    channels: int,
+    num_classes: int,
+    seed: int,
     channels_last: bool = False,
 ) -> dict[str, torch.Tensor]:
     """A fixed synthetic batch: smooth HR patches in [0, 1], box-downsampled LR, labels."""
@@ -223,42 +238,62 @@ def run_precision(
     precision: str,
     warmup: int,
     steps: int,
+    deadline: float | None = None,
     lambda1: float = LAMBDA1,
     lambda2: float = LAMBDA2,
     attention_loss: str = "mean",
 ) -> dict[str, Any]:
-    """Warm-up then timed steps of one precision, from ``initial_state`` with a fresh Adam."""
+    """Warm-up then timed steps of one precision, from ``initial_state`` with a fresh Adam.
+
+    ``deadline`` (a ``time.perf_counter()`` value): every warm-up step and the first timed step
+    always run; a further timed step runs only if the last step's duration still fits before
+    the deadline (``budget_cut`` in the result says when steps were dropped).
+    """
     model.load_state_dict(initial_state)
     model.train()
-    optimizer = torch.optim.Adam(
-        [p for p in model.parameters() if p.requires_grad], lr=ADAM_LR
-    )
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=ADAM_LR)
     objective = joint_objective(
         srda_loss, lambda1=lambda1, lambda2=lambda2, attention_loss=attention_loss
     )
     images = batch["lr"].shape[0]
     warm_times: list[float] = []
     times: list[float] = []
+    cpu_times: list[float] = []
     losses: list[float] = []
     terms: dict[str, float] = {}
-    total = warmup + steps
-    for i in range(total):
+    last = 0.0
+    for i in range(warmup + steps):
         timed = i >= warmup
-        t0 = time.perf_counter()
+        if timed and times and deadline is not None and time.perf_counter() + last > deadline:
+            logger.warning(
+                "%s: time budget reached, %d of %d timed steps run (a step takes %.1f s)",
+                precision,
+                len(times),
+                steps,
+                last,
+            )
+            break
+        c0, t0 = time.process_time(), time.perf_counter()
         loss, terms = train_step(model, optimizer, objective, batch, precision)
-        dt = time.perf_counter() - t0
+        last = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         if not math.isfinite(loss):
             raise FloatingPointError(f"{precision}: loss is {loss} at step {i + 1}")
-        (times if timed else warm_times).append(dt)
+        if timed:
+            times.append(last)
+            cpu_times.append(cpu)
+        else:
+            warm_times.append(last)
         losses.append(loss)
         logger.info(
-            "%s %s step %d/%d: %.3f s (%.2f images/s), loss %.5f",
+            "%s %s step %d/%d: %.3f s (%.3f images/s, CPU time %.1f s), loss %.5f",
             precision,
             "timed" if timed else "warm-up",
             (i - warmup + 1) if timed else (i + 1),
             steps if timed else warmup,
-            dt,
-            images / dt,
+            last,
+            images / last,
+            cpu,
             loss,
         )
     median = statistics.median(times)
@@ -272,6 +307,11 @@ def run_precision(
         "warmup_step_seconds": warm_times,
         "timed_steps": len(times),
         "warmup_steps": len(warm_times),
+        "steps_requested": steps,
+        "budget_cut": len(times) < steps,
+        # process CPU seconds per wall second over the timed steps: about the thread count
+        # when the cores are ours alone; lower means waiting (other load, serial kernels)
+        "cpu_utilisation": sum(cpu_times) / sum(times),
         "loss_first": losses[0],
         "loss_last": losses[-1],
         "terms_last": terms,
@@ -311,30 +351,76 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, choices=[2, 3, 4, 8], default=4)
     p.add_argument("--channels", type=positive_int, default=1)
     p.add_argument("--num-classes", type=positive_int, default=3)
-    p.add_argument("--diag-depth", type=int, choices=[18, 34, 50, 101, 152], default=50,
-                   help="ResNet depth of the diagnosis network")
-    p.add_argument("--attention-at", choices=["stem", "layer1"], default="stem",
-                   help="where the diagnosis network's attention sits (variants with attention)")
-    p.add_argument("--warmup", type=non_negative_int, default=1,
-                   help="untimed steps per precision")
-    p.add_argument("--steps", type=positive_int, default=3,
-                   help="timed steps per precision (median reported)")
-    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
-                   help="precisions to run, in this order")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="torch intra-op threads (default: every usable CPU)")
-    p.add_argument("--channels-last", action="store_true",
-                   help="model and batch in channels_last (the trainer's option; off there too)")
-    p.add_argument("--no-deterministic", dest="deterministic", action="store_false",
-                   help="skip deterministic algorithms (the trainer turns them on on the CPU)")
+    p.add_argument(
+        "--diag-depth",
+        type=int,
+        choices=[18, 34, 50, 101, 152],
+        default=50,
+        help="ResNet depth of the diagnosis network",
+    )
+    p.add_argument(
+        "--attention-at",
+        choices=["stem", "layer1"],
+        default="stem",
+        help="where the diagnosis network's attention sits (variants with attention)",
+    )
+    p.add_argument("--warmup", type=non_negative_int, default=1, help="untimed steps per precision")
+    p.add_argument(
+        "--steps", type=positive_int, default=3, help="timed steps per precision (median reported)"
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="stop taking timed steps once the run would pass this many seconds "
+        "(every warm-up step and one timed step per precision always run; 0: no "
+        "budget)",
+    )
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        default=list(PRECISIONS),
+        help="precisions to run, in this order",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch intra-op threads (default: every usable CPU)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="model and batch in channels_last (the trainer's option; off there too)",
+    )
+    p.add_argument(
+        "--no-deterministic",
+        dest="deterministic",
+        action="store_false",
+        help="skip deterministic algorithms (the trainer turns them on on the CPU)",
+    )
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--json", type=Path, default=None, metavar="PATH",
-                   help="also write the results as JSON here")
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the results as JSON here",
+    )
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     args = p.parse_args(argv)
     if args.patch % args.scale:
         p.error(f"--patch {args.patch} must be divisible by --scale {args.scale}")
     return args
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
+        return None
 
 
 def default_threads() -> int:
@@ -367,8 +453,8 @@ def summary_text(result: dict[str, Any]) -> str:
             f"deterministic={s['deterministic']}"
         ),
         (
-            f"timing:     median of {s['steps']} timed step(s) after {s['warmup']} warm-up "
-            "step(s) per precision"
+            f"timing:     median of up to {s['steps']} timed step(s) after {s['warmup']} "
+            "warm-up step(s) per precision"
             + (
                 " (few steps"
                 + (": paper size is heavy on the CPU" if s["size"] == "paper" else "")
@@ -376,28 +462,43 @@ def summary_text(result: dict[str, Any]) -> str:
                 if s["steps"] < 5
                 else ""
             )
+            + (f", time budget {s['time_budget_seconds']:g} s" if s["time_budget_seconds"] else "")
         ),
+    ]
+    load = result.get("load_average_before")
+    if load is not None:
+        lines.append(
+            f"load:       load average {load[0]:.2f} before the run"
+            + (" (other processes were busy: figures are low)" if load[0] > 0.5 else "")
+        )
+    lines += [
         "",
-        f"{'precision':<10}{'images/s':>10}{'median s/step':>15}{'min':>9}{'max':>9}",
+        f"{'precision':<10}{'images/s':>10}{'median s/step':>15}{'min':>10}{'max':>10}"
+        f"{'timed':>7}{'CPU/wall':>10}",
     ]
     for name, r in res.items():
         lines.append(
             f"{name:<10}{r['images_per_second']:>10.3f}{r['median_step_seconds']:>15.3f}"
-            f"{r['min_step_seconds']:>9.3f}{r['max_step_seconds']:>9.3f}"
+            f"{r['min_step_seconds']:>10.3f}{r['max_step_seconds']:>10.3f}"
+            f"{r['timed_steps']:>4}/{r['steps_requested']:<2}{r['cpu_utilisation']:>10.2f}"
         )
+    for name, r in res.items():
+        if r["budget_cut"]:
+            lines.append(
+                f"{name}: {r['timed_steps']} of {r['steps_requested']} timed steps (time budget "
+                "reached; --time-budget 0 runs them all)"
+            )
     ratio = result.get("bf16_over_fp32")
     if ratio is not None:
         verdict = "faster" if ratio > 1 else "slower"
         lines.append("")
-        lines.append(
-            f"bf16 / fp32 throughput: {ratio:.3f}x (bf16 is {verdict} than fp32 here"
-            + (
-                "; this CPU has no AVX512-BF16/AMX, so bf16 convolutions use slow fallback "
-                "kernels)"
-                if m["native_bf16"] is False and ratio < 1
-                else ")"
+        why = ")"
+        if ratio < 1 and m["onednn_bf16_supported"] is False:
+            why = (
+                "; no AVX512-BF16/AMX here: oneDNN has no bf16 convolution on this CPU and "
+                "PyTorch falls back to its slow reference convolution)"
             )
-        )
+        lines.append(f"bf16 / fp32 throughput: {ratio:.3f}x (bf16 is {verdict} than fp32" + why)
     return "\n".join(lines)
 
 
@@ -410,6 +511,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         datefmt="%H:%M:%S",
     )
     wall = time.perf_counter()
+    deadline = wall + args.time_budget if args.time_budget > 0 else None
+    load_before = _loadavg()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     threads = args.threads or default_threads()
     threads_before = torch.get_num_threads()
@@ -417,6 +520,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         machine = machine_info(torch.get_num_threads())
         logger.info("machine: %s", machine_line(machine))
+        if load_before is not None and load_before[0] > 0.5:
+            logger.warning(
+                "load average %.2f before the run: other processes use the CPU and the "
+                "figures will be low",
+                load_before[0],
+            )
 
         torch.manual_seed(args.seed)
         parts = VARIANTS[args.variant]
@@ -439,11 +548,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         }
         logger.info(
             "built %s (%s): SR net %s, diagnosis net %s, total %s parameters",
-            args.variant, args.size, f"{params['sr_net']:,}", f"{params['diag_net']:,}",
+            args.variant,
+            args.size,
+            f"{params['sr_net']:,}",
+            f"{params['diag_net']:,}",
             f"{params['total']:,}",
         )
         batch = make_batch(
-            args.batch, args.patch, args.scale, args.channels, args.num_classes, args.seed,
+            args.batch,
+            args.patch,
+            args.scale,
+            args.channels,
+            args.num_classes,
+            args.seed,
             args.channels_last,
         )
 
@@ -452,10 +569,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for precision in args.precisions:
                 logger.info(
                     "%s: %d warm-up + %d timed steps, batch %d, HR patch %d",
-                    precision, args.warmup, args.steps, args.batch, args.patch,
+                    precision,
+                    args.warmup,
+                    args.steps,
+                    args.batch,
+                    args.patch,
                 )
                 results[precision] = run_precision(
-                    model, initial, batch, precision, args.warmup, args.steps
+                    model, initial, batch, precision, args.warmup, args.steps, deadline
                 )
                 logger.info(
                     "%s: %.3f images/s (median step %.3f s)",
@@ -472,8 +593,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "started": started,
         "command": " ".join(
             shlex.quote(a)
-            for a in [Path(sys.executable).name, "benchmarks/bench_srda_train.py",
-                      *(sys.argv[1:] if argv is None else argv)]
+            for a in [
+                Path(sys.executable).name,
+                "benchmarks/bench_srda_train.py",
+                *(sys.argv[1:] if argv is None else argv),
+            ]
         ),
         "settings": {
             "variant": args.variant,
@@ -497,11 +621,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "warmup": args.warmup,
             "steps": args.steps,
             "threads": threads,
+            "time_budget_seconds": args.time_budget or None,
             "channels_last": args.channels_last,
             "deterministic": args.deterministic,
             "seed": args.seed,
         },
         "machine": machine,
+        "load_average_before": load_before,
+        "load_average_after": _loadavg(),
         "parameters": params,
         "results": results,
         "bf16_over_fp32": (

@@ -70,6 +70,19 @@ def cmd_run_method(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_score(args: argparse.Namespace) -> None:
+    from srda.run import score_method
+
+    scores = score_method(Path(args.data), args.scale, Path(args.sr_dir))
+    logger.info("PSNR %.2f dB, SSIM %.4f", scores["psnr"].mean(), scores["ssim"].mean())
+
+
+def cmd_params(args: argparse.Namespace) -> None:
+    from srda.run import parameter_counts
+
+    print(json.dumps(parameter_counts(args.scale, args.channels, args.size), indent=2))
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     from srda.report import build
 
@@ -109,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_run_method)
+
+    p = sub.add_parser("score", help="PSNR/SSIM of SR shards an external tool wrote")
+    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--sr-dir", required=True, help="folder holding test.npy; gets test_metrics.csv")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("params", help="parameter count of every registered architecture (JSON)")
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--size", default="paper", choices=["tiny", "small", "paper"])
+    p.set_defaults(func=cmd_params)
 
     for name, what in (
         ("table1", "Table I (PSNR/SSIM of every method)"),

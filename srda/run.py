@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -178,6 +179,32 @@ def save_attention(
     )
 
 
+def score_method(data_dir: Path, scale: int, sr_dir: Path) -> pd.DataFrame:
+    """Per-image PSNR/SSIM of ``sr_dir/test.npy`` against the HR test shard, written to
+    ``sr_dir/test_metrics.csv`` (used for external methods too, which only write shards)."""
+    hr = read_shard(data_dir / "test_hr.npy")
+    sr = read_shard(sr_dir / "test.npy")
+    if sr.shape != hr.shape:
+        raise InputError(sr_dir / "test.npy", f"SR shape {sr.shape} != HR shape {hr.shape}")
+    if not np.isfinite(np.asarray(sr)).all():
+        raise InputError(sr_dir / "test.npy", "SR shard contains NaN or infinite values")
+    scores = score_images(np.clip(sr, 0.0, 1.0), hr, read_meta(data_dir / "test_meta.csv"), scale)
+    write_csv(sr_dir / "test_metrics.csv", scores)
+    return scores
+
+
+def parameter_counts(scale: int = 4, channels: int = 1, size: str = "paper") -> dict[str, int]:
+    """Every registered architecture's parameter count (SRDA variants: the SR network alone)."""
+    import baselines  # noqa: F401
+
+    counts = {}
+    for name in registry.names():
+        with torch.device("meta"):  # counts only: no memory, no initialisation time
+            model = registry.build(name, scale=scale, channels=channels, size=size)
+        counts[name] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
 def run_method(
     settings: dict[str, Any],
     data_dir: Path,
@@ -218,10 +245,7 @@ def run_method(
         )
     save_sr_model(sr_net, settings, scale, out_dir / "sr_model.pt")
     save_attention(model, data_dir, scale, out_dir / "attention.npz", device)
-    hr = read_shard(data_dir / "test_hr.npy")
-    sr = read_shard(out_dir / "test.npy")
-    scores = score_images(sr, hr, read_meta(data_dir / "test_meta.csv"), scale)
-    write_csv(out_dir / "test_metrics.csv", scores)
+    scores = score_method(data_dir, scale, out_dir)
     summary = {
         "method": settings["name"],
         "scale": scale,

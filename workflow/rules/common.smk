@@ -19,11 +19,17 @@ SCALES = CFG["scales"]
 SEEDS = CFG["seeds"]
 # Methods with an architecture run through run_method; external ones bring their own rules.
 PY_METHODS = [m for m in CFG["run_methods"] if not CFG["methods"][m]["external"]]
+EXTERNAL = [m for m in CFG["run_methods"] if CFG["methods"][m]["external"]]
 METHODS = CFG["run_methods"]
 ABLATIONS = [
     m for m in ("srda_base", "srda_dconv", "srda_dconv_diag", "srda") if m in METHODS
 ]
 ENV = "../../envs/srda.yaml"
+
+
+def one_of(names):
+    """A wildcard pattern matching exactly these names (and nothing when there are none)."""
+    return "|".join(map(re.escape, names)) or "(?!x)x"
 
 
 def as_arg(settings):
@@ -58,6 +64,10 @@ def data_outputs(dataset="{dataset}"):
         f"{base}/split_report.csv",
         f"{base}/dataset.json",
     ]
+
+
+def lr_shards(dataset, scale):
+    return [f"{RESULTS}/{dataset}/x{scale}/{s}_lr.npy" for s in SPLITS]
 
 
 def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}"):

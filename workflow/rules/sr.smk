@@ -14,6 +14,8 @@ rule run_method:
         f"{RESULTS}/logs/run_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/run_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        method=one_of(PY_METHODS),
     conda:
         ENV
     threads: 2
