@@ -18,7 +18,7 @@ rule run_method:
         method=one_of(PY_METHODS),
     conda:
         ENV
-    threads: 2
+    threads: 1  # two jobs side by side use 2 cores better than one job on two threads
     resources:
         gpu=CFG["gpus_per_job"],
     params:
