@@ -180,7 +180,9 @@ class A2F(nn.Module):
             A2FLayer(features, block_features, i, channel_attention, weight_norm)
             for i in range(blocks)
         )
-        self.tail = nn.Sequential(_wn_conv3x3(features, out, weight_norm), nn.PixelShuffle(self.scale))
+        self.tail = nn.Sequential(
+            _wn_conv3x3(features, out, weight_norm), nn.PixelShuffle(self.scale)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = self.skip(x)
