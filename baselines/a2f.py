@@ -47,10 +47,10 @@ Deviations from the authors' code:
 * ``variant`` only changes what ``size="paper"`` builds; ``tiny`` and ``small`` are fixed reduced
   configurations (so a method entry that names a variant still runs in the smoke preset).
 
-Training (A2F paper / released yaml): L1 loss, Adam lr 1e-3, halved every 200 epochs (the code's
-"restart" decay, gamma 0.5, restart period 1000 epochs), 300 epochs of DIV2K, batch 16 (paper)
-with 192 HR patches. TRAIN_DEFAULTS carries loss, lr and a step schedule (the suite's default step
-schedule halves once at half the run; set ``schedule_milestones`` for more halvings).
+Training (the authors' released ``yaml/train_l_x4.yaml``): L1 loss, Adam (0.9, 0.999, eps 1e-8)
+at lr 1e-3, halved every 200 epochs (the code's "restart" decay, gamma 0.5, period 1000), 300
+epochs of DIV2K with 192x192 HR patches. TRAIN_DEFAULTS carries loss, lr and a step schedule;
+the suite's step schedule halves once, at half the run, unless ``schedule_milestones`` is set.
 """
 
 from __future__ import annotations
@@ -61,17 +61,18 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from srda.registry import register
 
-#: A2F-L at x4, 3 channels: "1374K" in the paper's comparison table (Table 3); the released
+#: A2F-L at x4, 3 channels: "1374K" in the paper's comparison with lightweight methods; the released
 #: A2F-L x4 configuration (F=32, B=128, L=16) gives 1,374,112.
 PAPER_PARAMS: int = 1_374_000
 PAPER_PARAMS_SOURCE: str = (
-    "Wang et al., ACCV 2020, Table 3 (x4, A2F-L: 1374K params); matches the official "
+    "Wang et al., ACCV 2020, comparison table of lightweight SR methods (x4, A2F-L: 1374K "
+    "params); matches the official "
     "github.com/wxxxxxxh/A2F-SR yaml/train_l_x4.yaml configuration (1,374,112)"
 )
 #: Our paper-size (A2F-L) build at x4 with 1 channel in and out.
 PAPER_PARAMS_1CH: int = 1_363_040
 
-#: The A2F paper's own recipe (L1, Adam 1e-3, step decay by halves).
+#: The A2F authors' recipe (L1, Adam 1e-3, step decay by halves).
 TRAIN_DEFAULTS: dict[str, object] = {"loss": "l1", "lr": 1e-3, "schedule": "step"}
 
 #: Published variants: features F, block (wide activation) features B, number of blocks L.
@@ -86,7 +87,7 @@ PAPER_VARIANT = "l"
 #: Size presets; ``paper`` is filled from VARIANTS by ``variant``.
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {"features": 8, "block_features": 16, "blocks": 2},
-    "small": {"features": 32, "block_features": 64, "blocks": 6},
+    "small": {"features": 32, "block_features": 128, "blocks": 8},
 }
 
 

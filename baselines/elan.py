@@ -80,11 +80,11 @@ from torch import nn
 
 from srda.registry import register
 
-#: Full ELAN at x4, 3 channels: "8312K" in the ELAN paper's classical-SR comparison (Table 3);
+#: Full ELAN at x4, 3 channels: "8312K" in the ELAN paper's classical-SR comparison table;
 #: the released configs/elan_x4.yml configuration gives 8,312,448 trainable parameters.
 PAPER_PARAMS: int = 8_312_000
 PAPER_PARAMS_SOURCE: str = (
-    "Zhang et al., ECCV 2022, Table 3 (classical SR, x4, ELAN: 8312K params); matches the "
+    "Zhang et al., ECCV 2022, classical-SR comparison table (x4, ELAN: 8312K params); matches the "
     "official github.com/xindongzhang/ELAN configs/elan_x4.yml configuration (8,312,448 "
     "trainable; the frozen shift kernels are not counted)"
 )
@@ -123,7 +123,7 @@ SIZES: dict[str, dict[str, object]] = {
         "window_sizes": (4, 8, 16),
     },
     "small": {
-        "features": 48,
+        "features": 60,
         "blocks": 4,
         "shared_depth": 1,
         "expansion": 2,

@@ -92,7 +92,7 @@ SIZES: dict[str, dict[str, int]] = {
         head=64, feats=32, modules=2, stages=3, blocks=4, wave_up=24, wave_down=96, wave_stages=3
     ),
     "small": dict(
-        head=32, feats=24, modules=1, stages=2, blocks=2, wave_up=8, wave_down=32, wave_stages=3
+        head=32, feats=16, modules=1, stages=2, blocks=2, wave_up=8, wave_down=32, wave_stages=3
     ),
     "tiny": dict(
         head=8, feats=8, modules=1, stages=2, blocks=1, wave_up=4, wave_down=8, wave_stages=2

@@ -22,8 +22,14 @@ def _first_conv(net: torch.nn.Module) -> torch.nn.Conv2d:
 
 
 @pytest.fixture(autouse=True)
-def _seed() -> None:
+def _seed_and_one_thread():
+    """Seeded; one intra-op thread (these tiny models run many small ops, which two threads
+    slow down badly on a shared 2-core machine); the thread count is restored after."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", ["swd", "srd"])
