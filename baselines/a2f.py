@@ -82,6 +82,7 @@ VARIANTS: dict[str, dict[str, int]] = {
     "m": {"features": 32, "block_features": 128, "blocks": 12},
     "l": {"features": 32, "block_features": 128, "blocks": 16},
 }
+OVERRIDES = ("features", "block_features", "blocks", "channel_attention", "weight_norm")
 PAPER_VARIANT = "l"
 
 #: Size presets; ``paper`` is filled from VARIANTS by ``variant``.
@@ -209,4 +210,9 @@ def build_a2f(scale: int = 4, channels: int = 1, size: str = "paper", **override
         preset = SIZES[size]
     else:
         raise ValueError(f"A2F: unknown size {size!r}; expected tiny, small or paper")
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"A2F: unknown overrides {unknown}; expected variant or one of {', '.join(OVERRIDES)}"
+        )
     return A2F(scale=scale, channels=channels, **{**preset, **overrides})

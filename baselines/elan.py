@@ -62,11 +62,11 @@ Deviations from the authors' code:
   ``scaled_dot_product_attention`` (same maths, scale 1, fused kernel); with sharing the
   attention matrix is formed explicitly so that later GMSAs can re-use it.
 
-Training (ELAN paper and released configs): L1 loss, Adam lr 2e-4, halved at 250, 400, 450 and
-475 of 500 epochs (i.e. at 50%, 80%, 90% and 95% of the run), DIV2K, batch 32 with 192 HR
-patches (full) / batch 64 with 256 (light). TRAIN_DEFAULTS carries loss, lr and a step schedule
-(the suite's default step schedule halves once at half the run; set ``schedule_milestones`` to
-those fractions of the steps for the full recipe).
+Training (ELAN paper and released configs): L1 loss, Adam lr 2e-4, multiplied by 0.5 at epochs
+250, 400, 450, 475 and 500 of the 1000 configured (each epoch DIV2K repeated 80 times), batch 32
+with 192 HR patches (full) / batch 64 with 256 (light). TRAIN_DEFAULTS carries loss, lr and a
+step schedule (the suite's step schedule halves once at half the run; set
+``schedule_milestones`` to 25, 40, 45, 47.5 and 50% of the steps for the released decays).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ PAPER_PARAMS_SOURCE: str = (
 #: Our paper-size (full ELAN) build at x4 with 1 channel in and out.
 PAPER_PARAMS_1CH: int = 8_257_336
 
-#: The ELAN paper's own recipe (L1, Adam 2e-4, step decay by halves).
+#: The ELAN authors' recipe (L1, Adam 2e-4, step decay by halves).
 TRAIN_DEFAULTS: dict[str, object] = {"loss": "l1", "lr": 2e-4, "schedule": "step"}
 
 #: Published variants.
@@ -111,6 +111,7 @@ VARIANTS: dict[str, dict[str, object]] = {
         "window_sizes": (4, 8, 16),
     },
 }
+OVERRIDES = ("features", "blocks", "shared_depth", "expansion", "window_sizes")
 PAPER_VARIANT = "full"
 
 #: Size presets; ``paper`` is filled from VARIANTS by ``variant``.
@@ -177,14 +178,14 @@ class LFE(nn.Module):
 def _to_windows(x: torch.Tensor, size: int) -> torch.Tensor:
     """(b, c, H, W) -> (b * H/size * W/size, size*size, c)."""
     b, c, h, w = x.shape
-    x = x.view(b, c, h // size, size, w // size, size).permute(0, 2, 4, 3, 5, 1)
+    x = x.reshape(b, c, h // size, size, w // size, size).permute(0, 2, 4, 3, 5, 1)
     return x.reshape(b * (h // size) * (w // size), size * size, c)
 
 
 def _from_windows(y: torch.Tensor, size: int, b: int, h: int, w: int) -> torch.Tensor:
     """Inverse of ``_to_windows``."""
     c = y.shape[-1]
-    y = y.view(b, h // size, w // size, size, size, c).permute(0, 5, 1, 3, 2, 4)
+    y = y.reshape(b, h // size, w // size, size, size, c).permute(0, 5, 1, 3, 2, 4)
     return y.reshape(b, c, h, w)
 
 
@@ -355,4 +356,9 @@ def build_elan(scale: int = 4, channels: int = 1, size: str = "paper", **overrid
         preset = SIZES[size]
     else:
         raise ValueError(f"ELAN: unknown size {size!r}; expected tiny, small or paper")
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"ELAN: unknown overrides {unknown}; expected variant or one of {', '.join(OVERRIDES)}"
+        )
     return ELAN(scale=scale, channels=channels, **{**preset, **overrides})

@@ -12,6 +12,17 @@ from srda.registry import build, names
 MODULES = {"a2f": a2f, "elan": elan}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine every op
+    of a multi-threaded run can wait a scheduler slice for its second thread (seconds instead of
+    milliseconds per step); restore the setting afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -136,3 +147,9 @@ def test_elan_unshared_attention_fused_path_matches_explicit() -> None:
     model.train()
     model(x).mean().backward()
     assert model.head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_unknown_override_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown overrides"):
+        build(name, size="tiny", featurs=8)

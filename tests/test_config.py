@@ -70,8 +70,8 @@ def test_hr_size_must_divide_by_every_scale(base_config):
 def test_run_selection_and_unknown_names(base_config):
     cfg = resolve({**base_config, "run_datasets": ["adni-pet"], "run_methods": ["bicubic"]})
     assert cfg["run_datasets"] == ["adni-pet"] and cfg["run_methods"] == ["bicubic"]
-    with pytest.raises(ConfigError, match="unknown methods rcan; known: bicubic, srda"):
-        resolve({**base_config, "run_methods": ["rcan"]})
+    with pytest.raises(ConfigError, match="unknown methods nope; known: bicubic, rcan"):
+        resolve({**base_config, "run_methods": ["nope"]})
 
 
 def test_overlay_adds_a_real_dataset(base_config, tmp_path):

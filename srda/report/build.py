@@ -49,15 +49,21 @@ def _write(
     logger.info("%s:\n%s", title, md)
 
 
+def _display(settings: dict[str, Any]) -> dict[str, str]:
+    """Method key -> display name, in table order (given as pairs: JSON keeps list order)."""
+    return dict(settings["methods"])
+
+
 def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     """table1_psnr_ssim.csv (long form) plus .md and .tex in the paper's layout."""
-    methods = list(settings["methods"])
+    display = _display(settings)
+    methods = list(display)
     long = summarise(collect(settings, methods), ["psnr", "ssim"], n_boot=settings["bootstrap"])
     _write(
         long,
         out_dir,
         "table1_psnr_ssim",
-        settings["methods"],
+        display,
         settings["datasets"],
         "Table I: PSNR / SSIM on the test split",
     )
@@ -66,7 +72,7 @@ def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
 
 def write_table2(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     """table2_ablation.csv: the ablation rows (SR, +Dconv, +Diag, +Atten) per dataset."""
-    methods = [m for m in ABLATIONS if m in settings["methods"]]
+    methods = [m for m in ABLATIONS if m in _display(settings)]
     if not methods:
         raise InputError("run_methods", f"Table II needs some of {', '.join(ABLATIONS)}")
     long = summarise(collect(settings, methods), ["psnr", "ssim"], n_boot=settings["bootstrap"])

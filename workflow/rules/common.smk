@@ -94,7 +94,7 @@ def table_settings(methods):
         "datasets": DATASETS,
         "scales": SCALES,
         "seeds": SEEDS,
-        "methods": {m: CFG["methods"][m]["display"] for m in methods},
+        "methods": [[m, CFG["methods"][m]["display"]] for m in methods],
         "bootstrap": CFG["bootstrap"],
     }
 
