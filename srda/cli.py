@@ -71,7 +71,7 @@ def cmd_run_method(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from srda.run import score_method
+    from srda.evaluate import score_method
 
     scores = score_method(Path(args.data), args.scale, Path(args.sr_dir))
     logger.info("PSNR %.2f dB, SSIM %.4f", scores["psnr"].mean(), scores["ssim"].mean())

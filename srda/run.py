@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from srda import registry
 from srda.data.split import SPLITS
 from srda.errors import InputError
-from srda.evaluate import score_images
-from srda.shards import read_meta, read_shard, write_csv
+from srda.evaluate import score_method
+from srda.shards import read_meta, read_shard
 from srda.train.infer import pick_device, super_resolve
 
 logger = logging.getLogger(__name__)
@@ -177,20 +176,6 @@ def save_attention(
         diag_attention=out["diag_attention"].float().cpu().numpy()[:, 0],
         index=np.arange(len(lr)),
     )
-
-
-def score_method(data_dir: Path, scale: int, sr_dir: Path) -> pd.DataFrame:
-    """Per-image PSNR/SSIM of ``sr_dir/test.npy`` against the HR test shard, written to
-    ``sr_dir/test_metrics.csv`` (used for external methods too, which only write shards)."""
-    hr = read_shard(data_dir / "test_hr.npy")
-    sr = read_shard(sr_dir / "test.npy")
-    if sr.shape != hr.shape:
-        raise InputError(sr_dir / "test.npy", f"SR shape {sr.shape} != HR shape {hr.shape}")
-    if not np.isfinite(np.asarray(sr)).all():
-        raise InputError(sr_dir / "test.npy", "SR shard contains NaN or infinite values")
-    scores = score_images(np.clip(sr, 0.0, 1.0), hr, read_meta(data_dir / "test_meta.csv"), scale)
-    write_csv(sr_dir / "test_metrics.csv", scores)
-    return scores
 
 
 def parameter_counts(scale: int = 4, channels: int = 1, size: str = "paper") -> dict[str, int]:

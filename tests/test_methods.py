@@ -13,7 +13,8 @@ import pytest
 import baselines  # noqa: F401
 from srda import registry
 from srda.cli import main
-from srda.run import parameter_counts, score_method
+from srda.evaluate import score_method
+from srda.run import parameter_counts
 from srda.shards import write_shard
 
 REPO = Path(__file__).resolve().parent.parent
