@@ -165,7 +165,7 @@ def save_attention(
     sr_net = sr_network(model)
     if not getattr(model, "diag_net", None) or not hasattr(sr_net, "forward_with_attention"):
         return
-    lr = np.asarray(read_shard(data_dir / f"x{scale}" / "test_lr.npy")[:ATTENTION_IMAGES])
+    lr = np.array(read_shard(data_dir / f"x{scale}" / "test_lr.npy")[:ATTENTION_IMAGES])
     model.eval()
     out = model(torch.from_numpy(lr)[:, None].to(device))
     if out.get("sr_attention") is None or out.get("diag_attention") is None:

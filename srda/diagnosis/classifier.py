@@ -1,0 +1,821 @@
+"""The downstream diagnosis experiment (the paper's Table III): one classifier per image source.
+
+For every SR method's output (and for LR and HR) a ResNet is trained **from scratch** on the
+train split, selected on the val split and scored on the test split. Every source goes through
+the same recipe (``ClassifierSettings``); only the images differ.
+
+Recipe (defaults)
+-----------------
+* Network: ``DiagnosisNet(num_classes, in_channels=1, attention_at=None, depth=50)``: a plain
+  torchvision ResNet50 with a 1-channel stem, no pretrained weights (``depth=18`` for quick runs).
+* Input: the shard's values as they are (float32 in [0, 1]); the first BatchNorm absorbs the
+  scale. Images keep **their own size** (``upsample=1``), as the paper trained on LR images:
+  the stem divides the size by 4 and layer2-4 by 8 more (rounding up), and the adaptive
+  average pool before the fully connected layer accepts any map, so a 24x24 LR image gives a
+  6x6 stem map and a 1x1 layer4 map; even 1x1 inputs run. ``upsample=k`` resizes every image
+  of every split by ``k`` first (``upsample_mode`` nearest | bicubic), e.g. LR by the scale
+  to the HR grid (bicubic then equals the Bicubic method up to the kernel: torch's a = -0.75
+  without antialiasing, not MATLAB's).
+* Optimiser: Adam, lr 1e-4, no weight decay, cross-entropy, constant rate: the optimiser and
+  rate the paper states for its own training (it gives no separate recipe for the classifiers).
+* Batches: ``batch_size`` images per step (at least 2: BatchNorm in training needs more than
+  one value per channel, and layer4's map can be 1x1). Epoch-wise shuffling without
+  replacement, stateless: the images of step k are a pure function of ``(seed, k)``, so a
+  resumed run draws what an uninterrupted one draws. Augmentation: random flips
+  (``augment``: ``hflip`` (default; left-right), ``flips`` (left-right and up-down), ``none``).
+* Length: ``steps`` optimiser steps, or ``epochs`` passes over the train split
+  (``ceil(epochs * N / batch_size)`` steps).
+* Model selection: every ``val_every`` steps and at the end the model is scored on the whole
+  val split; the checkpoint with the best **balanced accuracy** (``select_on``; ``acc`` is the
+  alternative) is kept, the earliest on ties. Balanced accuracy, because disease classes are
+  unbalanced and plain accuracy can select a model that predicts the majority class.
+* Determinism: on CPU the run uses deterministic algorithms; the same seed and data give the
+  same predictions. The caller's global torch RNG is left as it was.
+
+Outputs in ``out_dir``
+----------------------
+* ``predictions.csv``: one row per test image: ``index``, ``subject``, ``slice``, ``label``,
+  ``pred`` (class names) and ``prob_<class>`` (softmax, class order of ``dataset.json``).
+* ``val_predictions.csv``: the same for the val split (selected model).
+* ``classifier_log.csv``: one row per step (``step``, ``loss``, ``train_acc``, ``lr``,
+  ``seconds``; ``val_loss``, ``val_acc``, ``val_balanced_acc`` on validation steps).
+* ``checkpoints/best.pt`` (selected model) and ``checkpoints/last.pt`` (with optimiser, for
+  resuming): tensors, numbers, strings only, loadable with ``torch.load(..., weights_only=True)``;
+  ``load_classifier`` rebuilds the network from either.
+* ``summary.json``: steps, best step and val scores, test accuracy, input size, settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from srda.diagnosis.metrics import balanced_accuracy, prob_columns
+from srda.errors import InputError
+from srda.models.diagnosis import DiagnosisNet
+from srda.shards import atomic_path, read_meta, read_shard, write_csv
+from srda.train.data import read_classes
+
+logger = logging.getLogger(__name__)
+
+AUGMENTS = ("none", "hflip", "flips")
+UPSAMPLE_MODES = ("nearest", "bicubic")
+SELECT_ON = ("balanced_acc", "acc")
+SOURCES = ("hr", "lr", "sr")
+SPLITS = ("train", "val", "test")
+LOG_NAME = "classifier_log.csv"
+PREDICTIONS_NAME = "predictions.csv"
+VAL_PREDICTIONS_NAME = "val_predictions.csv"
+SUMMARY_NAME = "summary.json"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FORMAT = 1
+LOG_COLUMNS = (
+    "step",
+    "loss",
+    "train_acc",
+    "lr",
+    "seconds",
+    "val_loss",
+    "val_acc",
+    "val_balanced_acc",
+)
+#: Settings that do not change the weights after a given step (a resume may change them).
+_TRAJECTORY_FREE = (
+    "steps",
+    "epochs",
+    "val_every",
+    "checkpoint_every",
+    "eval_batch_size",
+    "bn_batches",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and data
+
+
+@dataclass
+class ClassifierSettings:
+    """One recipe for every image source of a dataset (see the module docstring)."""
+
+    depth: int = 50  # 50: the paper's ResNet50; 18 for quick runs
+    steps: int | None = 1000  # optimiser steps (ignored when epochs is set)
+    epochs: float | None = None  # passes over the train split; overrides steps
+    batch_size: int = 32
+    lr: float = 1e-4  # Adam, as the paper's training recipe
+    weight_decay: float = 0.0
+    augment: str = "hflip"  # none | hflip | flips (True -> hflip, False -> none)
+    val_every: int = 100  # 0: validate only at the end
+    select_on: str = "balanced_acc"  # balanced_acc | acc
+    upsample: int = 1  # resize every image by this integer factor first (1: own size)
+    upsample_mode: str = "nearest"  # nearest | bicubic
+    eval_batch_size: int = 64
+    bn_batches: int = 16  # train batches that re-estimate BatchNorm statistics before eval
+    checkpoint_every: int | None = None  # default: val_every (0: only at the end)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"classifier settings: {what}")
+
+        if isinstance(self.augment, bool):
+            self.augment = "hflip" if self.augment else "none"
+        need(self.depth in (18, 34, 50, 101, 152), f"depth={self.depth} is not a ResNet depth")
+        if self.epochs is None:
+            need(
+                self.steps is not None and int(self.steps) == self.steps and self.steps >= 1,
+                f"steps={self.steps} must be a positive integer (or set epochs)",
+            )
+        else:
+            need(self.epochs > 0 and math.isfinite(self.epochs), f"epochs={self.epochs} > 0")
+        need(self.batch_size >= 2, f"batch_size={self.batch_size} must be >= 2 (BatchNorm)")
+        need(self.lr > 0 and math.isfinite(self.lr), f"lr={self.lr} must be positive")
+        need(self.weight_decay >= 0, f"weight_decay={self.weight_decay} must be >= 0")
+        need(self.augment in AUGMENTS, f"augment {self.augment!r} not in {AUGMENTS}")
+        need(self.val_every >= 0, f"val_every={self.val_every} must be >= 0")
+        need(self.select_on in SELECT_ON, f"select_on {self.select_on!r} not in {SELECT_ON}")
+        need(
+            int(self.upsample) == self.upsample and self.upsample >= 1,
+            f"upsample={self.upsample} must be a positive integer",
+        )
+        need(
+            self.upsample_mode in UPSAMPLE_MODES,
+            f"upsample_mode {self.upsample_mode!r} not in {UPSAMPLE_MODES}",
+        )
+        need(self.eval_batch_size >= 1, f"eval_batch_size={self.eval_batch_size} must be >= 1")
+        need(self.bn_batches >= 0, f"bn_batches={self.bn_batches} must be >= 0")
+        need(
+            self.checkpoint_every is None or self.checkpoint_every >= 0,
+            f"checkpoint_every={self.checkpoint_every} must be >= 0",
+        )
+        need(self.seed >= 0, f"seed={self.seed} must be >= 0")
+        self.upsample = int(self.upsample)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ClassifierSettings:
+        """Settings from a config mapping; unknown keys are a ValueError listing them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown classifier settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def total_steps(self, n_train: int) -> int:
+        if self.epochs is not None:
+            return max(1, math.ceil(self.epochs * n_train / self.batch_size))
+        return int(self.steps)
+
+    @property
+    def checkpoint_interval(self) -> int:
+        return self.val_every if self.checkpoint_every is None else self.checkpoint_every
+
+
+@dataclass
+class SplitData:
+    """The images of one split and what the predictions need to name them.
+
+    ``images``: (N, H, W) float (a memory-mapped shard is read batch by batch, never whole);
+    ``labels``: N class indices; ``meta``: rows with ``index`` and ``subject`` (and optionally
+    ``slice``); default: index 0..N-1, each image its own subject. ``source``: where the images
+    came from, for error messages.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    meta: pd.DataFrame | None = None
+    source: str = "<arrays>"
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 3:
+            raise InputError(self.source, f"images must be (N, H, W), got {self.images.shape}")
+        n = self.images.shape[0]
+        self.labels = np.asarray(self.labels, dtype=np.int64).ravel()
+        if self.labels.size != n:
+            raise InputError(self.source, f"{n} images but {self.labels.size} labels")
+        if self.meta is None:
+            self.meta = pd.DataFrame({"index": np.arange(n), "subject": np.arange(n).astype(str)})
+        if len(self.meta) != n:
+            raise InputError(self.source, f"{n} images but {len(self.meta)} meta rows")
+        missing = {"index", "subject"} - set(self.meta.columns)
+        if missing:
+            raise InputError(self.source, f"meta lacks columns {sorted(missing)}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def shard_path(
+    data_dir: Path | str,
+    split: str,
+    source: str,
+    scale: int = 4,
+    method: str | None = None,
+    seed: int = 0,
+) -> Path:
+    """The image shard of ``split`` for a source: ``hr``, ``lr`` (x``scale``) or ``sr``
+    (``method``'s output at x``scale`` for SR training seed ``seed``)."""
+    data_dir = Path(data_dir)
+    if source == "hr":
+        return data_dir / f"{split}_hr.npy"
+    if source == "lr":
+        return data_dir / f"x{scale}" / f"{split}_lr.npy"
+    if source == "sr":
+        if not method:
+            raise ValueError("source 'sr' needs the method whose output to classify")
+        return data_dir / f"x{scale}" / "sr" / method / f"seed{seed}" / f"{split}.npy"
+    raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+
+
+def load_split_data(
+    data_dir: Path | str,
+    split: str,
+    source: str,
+    scale: int = 4,
+    method: str | None = None,
+    seed: int = 0,
+    classes: list[str] | None = None,
+) -> SplitData:
+    """One split of a dataset for the classifier: the source's shard (memory-mapped) with the
+    labels and subjects of ``{split}_meta.csv`` (labels mapped through ``dataset.json``)."""
+    data_dir = Path(data_dir)
+    path = shard_path(data_dir, split, source, scale, method, seed)
+    meta_path = data_dir / f"{split}_meta.csv"
+    images = read_shard(path)
+    meta = read_meta(meta_path)
+    classes = classes or read_classes(data_dir)
+    if len(meta) != len(images):
+        raise InputError(path, f"{len(images)} images for {len(meta)} rows of {meta_path}")
+    lookup = {name: k for k, name in enumerate(classes)}
+    raw = meta["label"].astype(str)
+    unknown = sorted(set(raw) - set(lookup))
+    if unknown:
+        raise InputError(meta_path, f"labels {unknown} are not among the classes {classes}")
+    keep = [c for c in ("index", "subject", "slice") if c in meta.columns]
+    return SplitData(
+        images=images,
+        labels=raw.map(lookup).to_numpy(dtype=np.int64),
+        meta=meta[keep].reset_index(drop=True),
+        source=str(path),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Batches
+
+
+class BatchSampler:
+    """Epoch-wise shuffled batches; batch ``step`` (1-based) is a pure function of (seed, step).
+
+    Step k takes positions ``(k-1)*B .. k*B-1`` of the endless sequence formed by one
+    permutation of the N images per epoch (epoch e's permutation: ``default_rng([seed, 0, e])``),
+    so every image is seen once per epoch. Flips of step k: ``default_rng([seed, 1, k])``.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, augment: str = "hflip") -> None:
+        if n < 1:
+            raise ValueError("no training images")
+        self.n, self.batch_size, self.seed, self.augment = n, batch_size, seed, augment
+
+    @lru_cache(maxsize=4)  # noqa: B019 - a few epochs' permutations, freed with the sampler
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, 0, epoch]).permutation(self.n)
+
+    def indices(self, step: int) -> np.ndarray:
+        if step < 1:
+            raise ValueError(f"steps count from 1, got {step}")
+        positions = (step - 1) * self.batch_size + np.arange(self.batch_size)
+        epochs, offsets = np.divmod(positions, self.n)
+        return np.array(
+            [self._permutation(int(e))[o] for e, o in zip(epochs, offsets, strict=True)]
+        )
+
+    def flips(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(left-right, up-down) flip flags of the batch of ``step``."""
+        rng = np.random.default_rng([self.seed, 1, step])
+        draws = rng.random((2, self.batch_size)) < 0.5
+        lr_flip = draws[0] if self.augment in ("hflip", "flips") else np.zeros_like(draws[0])
+        ud_flip = draws[1] if self.augment == "flips" else np.zeros_like(draws[1])
+        return lr_flip, ud_flip
+
+
+def _to_input(images: np.ndarray, settings: ClassifierSettings, source: str) -> torch.Tensor:
+    """(B, H, W) array -> (B, 1, H', W') float32 tensor, resized by ``upsample``."""
+    # np.array copies: a memory-mapped shard is read-only, torch wants writable memory
+    x = torch.from_numpy(np.array(images, dtype=np.float32))[:, None]
+    if not torch.isfinite(x).all():
+        raise InputError(source, "images hold NaN or infinite values")
+    if settings.upsample > 1:
+        if settings.upsample_mode == "nearest":
+            x = F.interpolate(x, scale_factor=settings.upsample, mode="nearest")
+        else:
+            x = F.interpolate(
+                x, scale_factor=settings.upsample, mode="bicubic", align_corners=False
+            ).clamp_(0.0, 1.0)
+    return x
+
+
+def _train_batch(
+    data: SplitData, sampler: BatchSampler, step: int, settings: ClassifierSettings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    index = sampler.indices(step)
+    order = np.argsort(index, kind="stable")  # read a memmap in row order, then restore
+    images = np.empty((len(index), *data.images.shape[1:]), dtype=np.float32)
+    images[order] = data.images[index[order]]
+    lr_flip, ud_flip = sampler.flips(step)
+    images[lr_flip] = images[lr_flip][:, :, ::-1]
+    images[ud_flip] = images[ud_flip][:, ::-1, :]
+    x = _to_input(images, settings, data.source)
+    return x, torch.from_numpy(data.labels[index])
+
+
+@torch.no_grad()
+def recalibrate_bn(
+    model: nn.Module,
+    data: SplitData,
+    settings: ClassifierSettings,
+    device: torch.device | str = "cpu",
+) -> None:
+    """Re-estimate every BatchNorm's running mean and variance for the current weights.
+
+    Torch's running averages (momentum 0.1) trail the weights: after a short or fast training
+    they describe a network of some steps ago, and eval-mode predictions can collapse to one
+    class while train-mode ones are right. This resets them and averages the batch statistics
+    (momentum None: an equal-weight average) of ``bn_batches`` batches of ``batch_size`` train
+    images, without augmentation, always the same images (``default_rng([seed, 2])``), as
+    "precise BN" does (Wu & Johnson, 2021). Weights are untouched (the training trajectory
+    does not depend on it) and the result depends only on the weights, so it is idempotent.
+    ``bn_batches=0`` keeps torch's running averages.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if settings.bn_batches == 0 or not norms or len(data) == 0:
+        return
+    device = torch.device(device)
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    order = np.random.default_rng([settings.seed, 2]).permutation(len(data))
+    total = settings.bn_batches * settings.batch_size
+    positions = np.arange(total) % len(data)  # fewer images than that: reuse them
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        for start in range(0, total, settings.batch_size):
+            index = np.sort(order[positions[start : start + settings.batch_size]])
+            x = _to_input(np.asarray(data.images[index]), settings, data.source)
+            model(x.to(device))
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
+
+
+# --------------------------------------------------------------------------------------------
+# Model helpers
+
+
+def build_classifier(num_classes: int, depth: int = 50) -> DiagnosisNet:
+    """The downstream classifier: a plain ResNet (no attention) with a 1-channel stem."""
+    return DiagnosisNet(num_classes=num_classes, in_channels=1, attention_at=None, depth=depth)
+
+
+def load_classifier(path: Path | str) -> tuple[DiagnosisNet, dict[str, Any]]:
+    """Rebuild the network of ``best.pt`` / ``last.pt`` (loaded with ``weights_only=True``).
+
+    Returns ``(model on CPU in eval mode, info)``; info holds ``classes``, ``depth``, ``step``,
+    ``settings`` and the val scores when the checkpoint has them.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "classifier checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise InputError(path, f"not a readable weights-only checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "classes" not in ckpt:
+        raise InputError(path, "not a classifier checkpoint (no model state or classes)")
+    model = build_classifier(len(ckpt["classes"]), int(ckpt["depth"]))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise InputError(path, f"does not fit the classifier: {exc}") from exc
+    info = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer")}
+    return model.eval(), info
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module,
+    data: SplitData,
+    settings: ClassifierSettings,
+    device: torch.device | str = "cpu",
+    desc: str | None = None,
+) -> np.ndarray:
+    """Softmax probabilities (N, classes) of ``model`` (in eval mode) on every image."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    starts = range(0, len(data), settings.eval_batch_size)
+    try:
+        for start in tqdm(starts, desc=desc, unit="batch", disable=desc is None, leave=False):
+            rows = np.asarray(data.images[start : start + settings.eval_batch_size])
+            x = _to_input(rows, settings, data.source).to(device)
+            out.append(torch.softmax(model(x).float(), dim=1).double().cpu().numpy())
+    finally:
+        model.train(was_training)
+    n_classes = getattr(model, "num_classes", None)
+    return np.concatenate(out) if out else np.zeros((0, n_classes or 0))
+
+
+def _scores(prob: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    if not len(labels):
+        return {"loss": float("nan"), "acc": float("nan"), "balanced_acc": float("nan")}
+    pred = prob.argmax(axis=1)
+    picked = np.clip(prob[np.arange(len(labels)), labels], 1e-12, None)
+    return {
+        "loss": float(-np.mean(np.log(picked))),
+        "acc": float(np.mean(pred == labels)),
+        "balanced_acc": balanced_accuracy(labels, pred, prob.shape[1]),
+    }
+
+
+def prediction_frame(data: SplitData, prob: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """``index``, ``subject`` (``slice`` when known), ``label``, ``pred``, ``prob_<class>``."""
+    frame = data.meta.reset_index(drop=True).copy()
+    frame["subject"] = frame["subject"].astype(str)
+    names = np.asarray(classes, dtype=object)
+    frame["label"] = names[data.labels]
+    frame["pred"] = names[prob.argmax(axis=1)] if len(prob) else []
+    for k, column in enumerate(prob_columns(classes)):
+        frame[column] = prob[:, k]
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Run bookkeeping
+
+
+@contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=before_warn)
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _fingerprint(splits: dict[str, SplitData], classes: list[str]) -> str:
+    """What a resume must find unchanged: classes, shapes and labels of train and val."""
+    h = hashlib.sha256(json.dumps(classes).encode())
+    for name in ("train", "val"):
+        data = splits[name]
+        h.update(f"{name}:{data.images.shape}".encode())
+        h.update(np.ascontiguousarray(data.labels).tobytes())
+    return h.hexdigest()
+
+
+class _Log:
+    """``classifier_log.csv``: one row per step, appended and flushed; cut back on resume."""
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        self.path = path
+        if resume_step is None or not path.exists():
+            self._write([])
+            return
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        if not rows or tuple(rows[0]) != LOG_COLUMNS:
+            raise InputError(path, f"classifier log does not have the columns {LOG_COLUMNS}")
+        self._write([r for r in rows[1:] if r and int(r[0]) <= resume_step])
+
+    def _write(self, rows: list[list[str]]) -> None:
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(LOG_COLUMNS)
+            writer.writerows(rows)
+
+    def append(self, row: dict[str, Any]) -> None:
+        with open(self.path, "a", newline="") as fh:
+            csv.writer(fh).writerow(["" if row.get(k) is None else row[k] for k in LOG_COLUMNS])
+
+
+@dataclass
+class Predictions:
+    """What ``fit_and_predict`` returns: the test predictions and the run's summary."""
+
+    frame: pd.DataFrame  # predictions.csv
+    classes: list[str]
+    summary: dict[str, Any]
+    out_dir: Path
+
+    @property
+    def path(self) -> Path:
+        return self.out_dir / PREDICTIONS_NAME
+
+
+# --------------------------------------------------------------------------------------------
+# The experiment
+
+
+def fit_and_predict(
+    train: SplitData,
+    val: SplitData | None,
+    test: SplitData,
+    classes: list[str],
+    settings: ClassifierSettings,
+    out_dir: Path | str,
+    device: torch.device | str = "cpu",
+    resume: bool = True,
+) -> Predictions:
+    """Train a classifier on ``train``, select it on ``val``, predict ``test``.
+
+    ``val`` None (or empty) disables model selection: the last model is used, with a
+    warning. With ``resume``, a ``checkpoints/last.pt`` written by the same settings and data
+    is continued (a run that already finished only re-predicts); otherwise the run starts over.
+    """
+    wall = time.perf_counter()
+    out_dir = Path(out_dir)
+    device = torch.device(device)
+    classes = [str(c) for c in classes]
+    if len(classes) < 2:
+        raise ValueError(f"need at least two classes, got {classes}")
+    if len(train) == 0:
+        raise InputError(train.source, "no training images")
+    val = val if val is not None and len(val) else None
+    splits = {"train": train, "test": test}
+    if val is not None:
+        splits["val"] = val
+    for name, data in splits.items():
+        if len(data.labels) and (data.labels.min() < 0 or data.labels.max() >= len(classes)):
+            raise InputError(data.source, f"{name} labels outside 0..{len(classes) - 1}")
+    sizes = {name: data.images.shape[1:] for name, data in splits.items()}
+    if len(set(sizes.values())) > 1:
+        raise InputError(
+            train.source, f"splits have different image sizes {sizes}: one size per source"
+        )
+    if val is None:
+        logger.warning("no validation images: no model selection, the last model is used")
+        splits["val"] = SplitData(train.images[:0], train.labels[:0], source=train.source)
+
+    steps = settings.total_steps(len(train))
+    with _deterministic(device), torch.random.fork_rng(devices=[]):
+        model, info = _fit(splits, classes, settings, steps, out_dir, device, resume)
+        prob_test = predict_proba(model, test, settings, device, desc="predicting test")
+        prob_val = (
+            predict_proba(model, val, settings, device, desc="predicting val")
+            if val is not None
+            else None
+        )
+
+    frame = prediction_frame(test, prob_test, classes)
+    write_csv(out_dir / PREDICTIONS_NAME, frame)
+    if prob_val is not None:
+        write_csv(out_dir / VAL_PREDICTIONS_NAME, prediction_frame(val, prob_val, classes))
+    else:
+        (out_dir / VAL_PREDICTIONS_NAME).unlink(missing_ok=True)  # left by an earlier run
+    test_scores = _scores(prob_test, test.labels)
+    height, width = train.images.shape[1:]
+    summary = {
+        **info,
+        "classes": classes,
+        "n_train": len(train),
+        "n_val": len(val) if val is not None else 0,
+        "n_test": len(test),
+        "image_size": [int(height), int(width)],
+        "input_size": [int(height) * settings.upsample, int(width) * settings.upsample],
+        "test_acc": test_scores["acc"],
+        "test_balanced_acc": test_scores["balanced_acc"],
+        "predictions": str(out_dir / PREDICTIONS_NAME),
+        "log": str(out_dir / LOG_NAME),
+        "device": str(device),
+        "wall_seconds": round(time.perf_counter() - wall, 3),
+        "settings": asdict(settings),
+    }
+    with atomic_path(out_dir / SUMMARY_NAME) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    logger.info(
+        "test accuracy %.4f (balanced %.4f) with the model of step %s",
+        test_scores["acc"],
+        test_scores["balanced_acc"],
+        info.get("best_step"),
+    )
+    return Predictions(frame=frame, classes=classes, summary=summary, out_dir=out_dir)
+
+
+def _fit(
+    splits: dict[str, SplitData],
+    classes: list[str],
+    settings: ClassifierSettings,
+    steps: int,
+    out_dir: Path,
+    device: torch.device,
+    resume: bool,
+) -> tuple[nn.Module, dict[str, Any]]:
+    train, val = splits["train"], splits["val"]
+    ckpt_dir = out_dir / CHECKPOINT_DIR
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    fingerprint = _fingerprint(splits, classes)
+
+    torch.manual_seed(settings.seed)
+    model = build_classifier(len(classes), settings.depth).to(device)
+    params = list(model.parameters())
+    optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    sampler = BatchSampler(len(train), settings.batch_size, settings.seed, settings.augment)
+
+    start, seconds_before = 0, 0.0
+    best: float | None = None
+    best_step: int | None = None
+    best_scores: dict[str, float] = {}
+    ckpt = _resumable(last_path, settings, fingerprint) if resume else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+        best, best_step = ckpt.get("best"), ckpt.get("best_step")
+        best_scores = dict(ckpt.get("best_scores") or {})
+        seconds_before = float(ckpt.get("seconds", 0.0))
+        log = _Log(out_dir / LOG_NAME, resume_step=start)
+        logger.info("resuming the classifier from %s at step %d of %d", last_path, start, steps)
+    else:
+        best_path.unlink(missing_ok=True)
+        log = _Log(out_dir / LOG_NAME, resume_step=None)
+
+    def meta(step: int) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": step,
+            "classes": classes,
+            "depth": settings.depth,
+            "settings": asdict(settings),
+            "fingerprint": fingerprint,
+        }
+
+    def checkpoint(step: int, seconds: float) -> None:
+        _save(
+            {
+                **meta(step),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "best": best,
+                "best_step": best_step,
+                "best_scores": best_scores,
+                "seconds": seconds,
+            },
+            last_path,
+        )
+
+    logger.info(
+        "classifier: ResNet%d, %d classes, %d train / %d val images of %s, %d steps of %d",
+        settings.depth,
+        len(classes),
+        len(train),
+        len(val),
+        "x".join(str(s * settings.upsample) for s in train.images.shape[1:]),
+        steps,
+        settings.batch_size,
+    )
+    model.train()
+    t0 = time.perf_counter()
+    seconds = seconds_before
+    val_every, ckpt_every = settings.val_every, settings.checkpoint_interval
+    bar = tqdm(
+        total=steps, initial=min(start, steps), desc="classifier", unit="step", mininterval=1.0
+    )
+    for step in range(start + 1, steps + 1):
+        x, y = _train_batch(train, sampler, step, settings)
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"classifier loss is {loss_value} at step {step}")
+        row: dict[str, Any] = {
+            "step": step,
+            "loss": loss_value,
+            "train_acc": float((logits.detach().argmax(1) == y).float().mean()),
+            "lr": settings.lr,
+        }
+        if len(val) and ((val_every and step % val_every == 0) or step == steps):
+            recalibrate_bn(model, train, settings, device)
+            scores = _scores(predict_proba(model, val, settings, device), val.labels)
+            row.update({f"val_{k}": v for k, v in scores.items()})
+            value = scores[settings.select_on]
+            if math.isfinite(value) and (best is None or value > best):
+                best, best_step, best_scores = value, step, scores
+                _save({**meta(step), "model": model.state_dict(), "val": scores}, best_path)
+            logger.info(
+                "step %d/%d: loss %.4f, val acc %.4f, balanced %.4f (best %s %.4f at %d)",
+                step,
+                steps,
+                loss_value,
+                scores["acc"],
+                scores["balanced_acc"],
+                settings.select_on,
+                best if best is not None else float("nan"),
+                best_step or 0,
+            )
+        seconds = seconds_before + time.perf_counter() - t0
+        row["seconds"] = round(seconds, 3)
+        log.append(row)
+        if (ckpt_every and step % ckpt_every == 0) or step == steps:
+            checkpoint(step, seconds)
+        bar.update(1)
+        bar.set_postfix({"loss": f"{loss_value:.3g}"}, refresh=False)
+    bar.close()
+    if start >= steps:
+        logger.info("%s: classifier training already complete (%d steps)", last_path, start)
+
+    weights = best_path if best_path.exists() else last_path
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    recalibrate_bn(model, train, settings, device)  # no-op for best.pt (same weights, same data)
+    model.eval()
+    info = {
+        "steps": max(start, steps),
+        "resumed_from": start or None,
+        "select_on": settings.select_on,
+        "best_step": best_step if best_path.exists() else int(state["step"]),
+        "best_val": best,
+        "best_val_acc": best_scores.get("acc"),
+        "best_val_balanced_acc": best_scores.get("balanced_acc"),
+        "train_seconds": round(seconds, 3),
+        "weights": str(weights),
+        "parameters": sum(p.numel() for p in params),
+    }
+    return model, info
+
+
+def _resumable(path: Path, settings: ClassifierSettings, fingerprint: str) -> dict[str, Any] | None:
+    """The last checkpoint if it continues this run; None (start over) otherwise."""
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(path, f"cannot resume from this checkpoint ({exc})") from exc
+    if ckpt.get("fingerprint") != fingerprint:
+        logger.warning("%s was trained on other data or classes: starting over", path)
+        return None
+    saved, now = ckpt.get("settings") or {}, asdict(settings)
+    changed = sorted(k for k in now if k not in _TRAJECTORY_FREE and saved.get(k) != now[k])
+    if changed:
+        logger.warning("%s was written with other settings %s: starting over", path, changed)
+        return None
+    return ckpt
+
+
+# --------------------------------------------------------------------------------------------
+# One call per image source
+
+
+def run_diagnosis(
+    data_dir: Path | str,
+    source: str,
+    settings: ClassifierSettings,
+    out_dir: Path | str,
+    scale: int = 4,
+    method: str | None = None,
+    sr_seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> Predictions:
+    """Table III for one row: classify ``source`` (``hr``, ``lr`` or ``sr`` with ``method``
+    and its SR seed ``sr_seed``) of the dataset in ``data_dir``."""
+    classes = read_classes(Path(data_dir))
+    splits = {
+        split: load_split_data(data_dir, split, source, scale, method, sr_seed, classes)
+        for split in SPLITS
+    }
+    return fit_and_predict(
+        splits["train"], splits["val"], splits["test"], classes, settings, out_dir, device
+    )
