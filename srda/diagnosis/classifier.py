@@ -53,8 +53,6 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -72,6 +70,7 @@ from srda.errors import InputError
 from srda.models.diagnosis import DiagnosisNet
 from srda.shards import atomic_path, read_meta, read_shard, write_csv
 from srda.train.data import read_classes
+from srda.train.trainer import deterministic_on_cpu, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -474,23 +473,6 @@ def prediction_frame(data: SplitData, prob: np.ndarray, classes: list[str]) -> p
 # Run bookkeeping
 
 
-@contextmanager
-def _deterministic(device: torch.device) -> Iterator[None]:
-    before = torch.are_deterministic_algorithms_enabled()
-    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=before_warn)
-
-
-def _save(obj: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def _fingerprint(splits: dict[str, SplitData], classes: list[str]) -> str:
     """What a resume must find unchanged: classes, shapes and labels of train and val."""
     h = hashlib.sha256(json.dumps(classes).encode())
@@ -585,7 +567,7 @@ def fit_and_predict(
         splits["val"] = SplitData(train.images[:0], train.labels[:0], source=train.source)
 
     steps = settings.total_steps(len(train))
-    with _deterministic(device), torch.random.fork_rng(devices=[]):
+    with deterministic_on_cpu(device), torch.random.fork_rng(devices=[]):
         model, info = _fit(splits, classes, settings, steps, out_dir, device, resume)
         prob_test = predict_proba(model, test, settings, device, desc="predicting test")
         prob_val = (
@@ -679,7 +661,7 @@ def _fit(
         }
 
     def checkpoint(step: int, seconds: float) -> None:
-        _save(
+        save_checkpoint(
             {
                 **meta(step),
                 "model": model.state_dict(),
@@ -733,7 +715,9 @@ def _fit(
             value = scores[settings.select_on]
             if math.isfinite(value) and (best is None or value > best):
                 best, best_step, best_scores = value, step, scores
-                _save({**meta(step), "model": model.state_dict(), "val": scores}, best_path)
+                save_checkpoint(
+                    {**meta(step), "model": model.state_dict(), "val": scores}, best_path
+                )
             logger.info(
                 "step %d/%d: loss %.4f, val acc %.4f, balanced %.4f (best %s %.4f at %d)",
                 step,

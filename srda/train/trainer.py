@@ -184,7 +184,7 @@ def _rng_preserved(device: torch.device) -> Iterator[None]:
 
 
 @contextmanager
-def _deterministic(device: torch.device) -> Iterator[None]:
+def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
     """Deterministic algorithms on CPU (warn only) for bit-exact resume; restored afterwards."""
     before = torch.are_deterministic_algorithms_enabled()
     before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
@@ -196,7 +196,7 @@ def _deterministic(device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=before_warn)
 
 
-def _save(obj: dict[str, Any], path: Path) -> None:
+def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
     """Write to a temporary file next to ``path`` and rename: a crash never leaves half a file."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -378,7 +378,7 @@ def train(
         }
     if settings.precision == "fp16" and device.type != "cuda":
         raise ValueError(f"precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
-    with _deterministic(device):
+    with deterministic_on_cpu(device):
         summary = _train(
             model, params, objective, predict, data_dir, scale, settings, out_dir, device
         )
@@ -446,7 +446,7 @@ def _train(
         log = TrainLog(log_path, resume_step=None)
 
     def checkpoint(step: int, seconds: float) -> None:
-        _save(
+        save_checkpoint(
             {
                 "format": CHECKPOINT_FORMAT,
                 "step": step,
@@ -531,7 +531,7 @@ def _train(
                 last_val = val_psnr
                 if not math.isnan(val_psnr) and (best_val is None or val_psnr > best_val):
                     best_val, best_step = val_psnr, step
-                    _save(
+                    save_checkpoint(
                         {"model": model.state_dict(), "step": step, "val_psnr": val_psnr}, best_path
                     )
                 logger.info(
