@@ -145,6 +145,20 @@ def machine_info(threads: int) -> dict[str, Any]:
     }
 
 
+def system_busy_seconds(path: Path = Path("/proc/stat")) -> float | None:
+    """CPU seconds all processes have spent busy (not idle, not waiting on I/O) since boot.
+
+    Summed over every CPU; None where ``/proc/stat`` is missing. The difference over an
+    interval, minus this process's CPU time, is what other processes took meanwhile.
+    """
+    try:
+        fields = path.read_text().splitlines()[0].split()
+        ticks = [int(x) for x in fields[1:9]]  # user nice system idle iowait irq softirq steal
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def machine_line(m: dict[str, Any]) -> str:
     """One line: CPU, cores/threads, torch, native bf16 or not."""
     if m["native_bf16"] is None:
@@ -262,6 +276,8 @@ def run_precision(
     losses: list[float] = []
     terms: dict[str, float] = {}
     last = 0.0
+    ncpu = default_threads()
+    busy0 = own0 = wall0 = None
     for i in range(warmup + steps):
         timed = i >= warmup
         if timed and times and deadline is not None and time.perf_counter() + last > deadline:
@@ -273,6 +289,8 @@ def run_precision(
                 last,
             )
             break
+        if timed and busy0 is None:
+            busy0, own0, wall0 = system_busy_seconds(), time.process_time(), time.perf_counter()
         c0, t0 = time.process_time(), time.perf_counter()
         loss, terms = train_step(model, optimizer, objective, batch, precision)
         last = time.perf_counter() - t0
@@ -296,6 +314,11 @@ def run_precision(
             cpu,
             loss,
         )
+    busy1, own1, wall1 = system_busy_seconds(), time.process_time(), time.perf_counter()
+    others = None
+    if busy0 is not None and busy1 is not None:
+        # share of all usable CPUs that other processes kept busy during the timed steps
+        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / ((wall1 - wall0) * ncpu)
     median = statistics.median(times)
     return {
         "images_per_second": images / median,
@@ -312,6 +335,7 @@ def run_precision(
         # process CPU seconds per wall second over the timed steps: about the thread count
         # when the cores are ours alone; lower means waiting (other load, serial kernels)
         "cpu_utilisation": sum(cpu_times) / sum(times),
+        "other_processes_cpu_share": others,
         "loss_first": losses[0],
         "loss_last": losses[-1],
         "terms_last": terms,
@@ -430,6 +454,16 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+def loss_terms(settings: dict[str, Any]) -> str:
+    """The srda_loss terms a variant has, e.g. 'L1 + 0.0006 CE + 0.0001 attention'."""
+    text = "L1"
+    if settings["diagnosis"]:
+        text += f" + {settings['lambda1']:g} CE"
+    if settings["diagnosis"] and settings["attention_at"]:
+        text += f" + {settings['lambda2']:g} attention"
+    return text
+
+
 def summary_text(result: dict[str, Any]) -> str:
     s, m, par, res = result["settings"], result["machine"], result["parameters"], result["results"]
     lines = [
@@ -439,7 +473,11 @@ def summary_text(result: dict[str, Any]) -> str:
         (
             f"model:      {s['variant']} size={s['size']} ({s['features']} features, "
             f"{s['blocks']} blocks), x{s['scale']}, {s['channels']} channel(s), "
-            f"ResNet{s['diag_depth']} diagnosis net, {s['num_classes']} classes"
+            + (
+                f"ResNet{s['diag_depth']} diagnosis net, {s['num_classes']} classes"
+                if s["diagnosis"]
+                else "no diagnosis net"
+            )
             + (f", attention at {s['attention_at']}" if s["attention_at"] else "")
         ),
         (
@@ -448,8 +486,8 @@ def summary_text(result: dict[str, Any]) -> str:
         ),
         (
             f"step:       batch {s['batch']}, HR patch {s['patch_hr']} (LR {s['patch_lr']}), "
-            f"Adam lr {s['lr']:g} over both nets, srda_loss (L1 + {s['lambda1']:g} CE + "
-            f"{s['lambda2']:g} attention), channels_last={s['channels_last']}, "
+            f"Adam lr {s['lr']:g} over {'both nets' if s['diagnosis'] else 'the SR net'}, "
+            f"srda_loss ({loss_terms(s)}), channels_last={s['channels_last']}, "
             f"deterministic={s['deterministic']}"
         ),
         (
@@ -468,21 +506,33 @@ def summary_text(result: dict[str, Any]) -> str:
     load = result.get("load_average_before")
     if load is not None:
         lines.append(
-            f"load:       load average {load[0]:.2f} before the run"
-            + (" (other processes were busy: figures are low)" if load[0] > 0.5 else "")
+            f"load:       1-min load average {load[0]:.2f} before the run, "
+            f"{result['load_average_after'][0]:.2f} after; 'others' below: share of the CPUs "
+            "other processes kept busy during the timed steps"
         )
     lines += [
         "",
         f"{'precision':<10}{'images/s':>10}{'median s/step':>15}{'min':>10}{'max':>10}"
-        f"{'timed':>7}{'CPU/wall':>10}",
+        f"{'timed':>7}{'CPU/wall':>10}{'others':>8}",
     ]
     for name, r in res.items():
         lines.append(
             f"{name:<10}{r['images_per_second']:>10.3f}{r['median_step_seconds']:>15.3f}"
             f"{r['min_step_seconds']:>10.3f}{r['max_step_seconds']:>10.3f}"
             f"{r['timed_steps']:>4}/{r['steps_requested']:<2}{r['cpu_utilisation']:>10.2f}"
+            + (
+                f"{100 * r['other_processes_cpu_share']:>7.0f}%"
+                if r.get("other_processes_cpu_share") is not None
+                else f"{'n/a':>8}"
+            )
         )
     for name, r in res.items():
+        share = r.get("other_processes_cpu_share")
+        if share is not None and share > 0.1:
+            lines.append(
+                f"{name}: other processes kept {100 * share:.0f}% of the CPUs busy during the "
+                "timed steps: these figures are lower than on an idle machine"
+            )
         if r["budget_cut"]:
             lines.append(
                 f"{name}: {r['timed_steps']} of {r['steps_requested']} timed steps (time budget "
@@ -522,8 +572,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         logger.info("machine: %s", machine_line(machine))
         if load_before is not None and load_before[0] > 0.5:
             logger.warning(
-                "load average %.2f before the run: other processes use the CPU and the "
-                "figures will be low",
+                "load average %.2f before the run: if other processes are using the CPUs, the "
+                "figures will be low ('others' in the summary tells)",
                 load_before[0],
             )
 

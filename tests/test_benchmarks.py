@@ -75,6 +75,8 @@ def test_both_precisions_report_positive_figures(tiny_run):
         assert len(r["step_seconds"]) == 1 and _positive(r["step_seconds"][0])
         assert r["warmup_step_seconds"] == []
         assert r["cpu_utilisation"] >= 0
+        share = r["other_processes_cpu_share"]
+        assert share is None or 0 <= share
         assert r["budget_cut"] is False
         # images/s is the batch over the median step
         assert r["images_per_second"] == pytest.approx(2 / r["median_step_seconds"])
@@ -107,6 +109,13 @@ def test_settings_parameters_and_machine(tiny_run):
     for key in ("avx512_bf16", "amx_bf16", "native_bf16"):
         assert m[key] in (True, False, None)
     assert _positive(data["wall_seconds"]) and _positive(data["peak_rss_mb"])
+
+
+def test_summary_names_both_precisions_and_the_ratio(tiny_run, bench_srda_train):
+    result, _ = tiny_run
+    text = bench_srda_train.summary_text(result)
+    assert "fp32" in text and "bf16" in text and "bf16 / fp32 throughput" in text
+    assert result["machine"]["cpu_model"] in text
 
 
 def test_read_cpuinfo_parses_flags(bench_srda_train, tmp_path):

@@ -22,7 +22,7 @@ rule lanczos:
         ENV
     threads: 1
     params:
-        tool=workflow.source_path("../scripts/lanczos_upscale.py"),
+        tool=os.path.join(workflow.basedir, "workflow", "scripts", "lanczos_upscale.py"),
     shell:
         "python {params.tool} --scale {wildcards.scale} --inputs {input.lr}"
         " --outputs {output} > {log} 2>&1"
