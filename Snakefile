@@ -2,22 +2,19 @@
 # each rule is one `srda-bench` call. Run `snakemake --cores all [--config preset=smoke]`.
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
 
-sys.path.insert(
-    0, workflow.basedir
-)  # srda.config must import where srda is not installed
+# srda.config must import where srda is not installed (the Snakefile runs outside the envs).
+sys.path.insert(0, workflow.basedir)
 
 
 configfile: "config.yaml"
 
 
-# Defaults are filled by srda.config beneath the preset, so validation here must not add them.
-validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
-
-
+# The configuration is validated against workflow/schemas/config.schema.yaml, with the preset
+# and the schema's defaults merged beneath it, by srda.config.resolve (workflow/rules/common.smk).
 include: "workflow/rules/common.smk"
 
 

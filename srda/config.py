@@ -67,6 +67,38 @@ def schema_defaults(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, A
     return out
 
 
+def _coerce(schema: dict[str, Any], node: dict[str, Any], value: Any) -> Any:
+    """Turn strings into the numbers / booleans the schema asks for. Snakemake hands nested
+    ``--config`` values (``dataset_defaults={hr_size: 64}``) over as strings."""
+    node = _deref(schema, node)
+    if isinstance(value, dict):
+        props, extra = node.get("properties", {}), node.get("additionalProperties")
+        return {
+            k: _coerce(schema, props[k], v)
+            if k in props
+            else _coerce(schema, extra, v)
+            if isinstance(extra, dict)
+            else v
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_coerce(schema, node["items"], v) for v in value]
+    if isinstance(value, str):
+        types = node.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        for kind, convert in (("integer", int), ("number", float)):
+            if kind in types:
+                try:
+                    return convert(value)
+                except ValueError:
+                    pass
+        if "boolean" in types and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if "null" in types and value.lower() in ("null", "none", "~"):
+            return None
+    return value
+
+
 def _validate(schema: dict[str, Any], instance: Any, node: dict[str, Any], where: str) -> None:
     validator = jsonschema.Draft202012Validator({**node, "$defs": schema["$defs"]})
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
@@ -107,6 +139,7 @@ def detect_gpus() -> int:
 def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> dict[str, Any]:
     """The configuration every rule and CLI call uses, with presets and defaults applied."""
     schema = load_schema(schema_path)
+    config = _coerce(schema, schema, config)
     _validate(schema, config, schema, "")
 
     name = config.get("preset", "quick")

@@ -95,3 +95,14 @@ def test_job_settings_hold_only_what_the_job_needs(base_config):
 def test_gpus_per_job_auto_is_an_integer(base_config):
     assert resolve(base_config)["gpus_per_job"] in (0, 1)
     assert resolve({**base_config, "gpus_per_job": 2})["gpus_per_job"] == 2
+
+
+def test_nested_command_line_values_are_coerced_to_the_schema_types(base_config):
+    # Snakemake passes `--config 'dataset_defaults={hr_size: 64}'` with string leaves.
+    config = {**base_config, "preset": "smoke"}
+    config["dataset_defaults"] = {"hr_size": "32", "patch": "16", "min_brain_fraction": "0.5"}
+    cfg = resolve(config)
+    assert cfg["datasets"]["adni-pet"]["hr_size"] == 32
+    assert cfg["datasets"]["adni-pet"]["min_brain_fraction"] == 0.5
+    with pytest.raises(ConfigError, match="hr_size"):
+        resolve({**config, "dataset_defaults": {"hr_size": "big"}})
