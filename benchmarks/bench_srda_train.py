@@ -555,11 +555,7 @@ def summary_text(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print the summary, write ``--json`` if given, return the results."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     wall = time.perf_counter()
     deadline = wall + args.time_budget if args.time_budget > 0 else None
     load_before = _loadavg()
@@ -700,4 +696,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
     main()
