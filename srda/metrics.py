@@ -165,8 +165,9 @@ def _gaussian_window() -> np.ndarray:
 _WINDOW = _gaussian_window()
 
 
-def _ssim_block(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
-    """Mean SSIM of each image of a (n, H, W) float64 block."""
+def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
+    """SSIM map of each image of a (n, H, W) float64 block, without the window's half-width
+    at every border (what the mean is taken over): shape (n, H - 10, W - 10)."""
     c1 = (K1 * data_range) ** 2
     c2 = (K2 * data_range) ** 2
     # One filtering pass over the four moments; E[x^2] + E[y^2] is all SSIM needs of the
@@ -185,7 +186,12 @@ def _ssim_block(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
     usq = ux * ux + uy * uy
     num = (2.0 * uxuy + c1) * (2.0 * (uxy - uxuy) + c2)
     den = (usq + c1) * ((uss - usq) + c2)
-    return np.mean(num / den, axis=(1, 2))
+    return num / den
+
+
+def _ssim_block(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
+    """Mean SSIM of each image of a (n, H, W) float64 block."""
+    return np.mean(_ssim_map(x, y, data_range), axis=(1, 2))
 
 
 def ssim(sr: Any, hr: Any, crop: int = 0, data_range: float = 1.0) -> np.ndarray:
@@ -230,6 +236,37 @@ def mask_psnr(sr: Any, hr: Any, mask: Any, data_range: float = 1.0) -> np.ndarra
         mse = np.where(count > 0, sse / np.maximum(count, 1), np.nan)
         values = _psnr_from_mse(mse, data_range)
     return _finish(values, single)
+
+
+def _crop_mask(mask: Any, shape: tuple[int, ...], crop: int) -> np.ndarray:
+    """The mask as (N or 1, H, W) bool, cropped like the images."""
+    m = np.asarray(_to_numpy(mask)).astype(bool, copy=False)
+    m = m[None] if m.ndim == 2 else m
+    if m.shape[1:] != shape[1:] or m.shape[0] not in (1, shape[0]):
+        raise ValueError(f"mask shape {m.shape} does not match the images' shape {shape}")
+    return m[:, crop : m.shape[1] - crop, crop : m.shape[2] - crop] if crop else m
+
+
+def mask_ssim(sr: Any, hr: Any, mask: Any, crop: int = 0, data_range: float = 1.0) -> np.ndarray:
+    """Mean of the SSIM map over the pixels where ``mask`` is true, one value per image.
+
+    The map is the one ``ssim`` averages (same window, same border), so a mask covering the
+    whole image gives ``ssim``'s value. ``mask``: (N, H, W) or (H, W), before cropping. Images
+    whose mask has no pixel inside the map get NaN.
+    """
+    a, b, single = _prepare(sr, hr, crop, data_range, min_size=WIN_SIZE)
+    m = _crop_mask(mask, (a.shape[0],) + tuple(np.add(a.shape[1:], 2 * crop)), crop)
+    m = m[:, RADIUS:-RADIUS, RADIUS:-RADIUS]
+    out = np.empty(a.shape[0], dtype=np.float64)
+    for start, x, y in _chunks(a, b):
+        stop = start + x.shape[0]
+        mk = np.broadcast_to(m if m.shape[0] == 1 else m[start:stop], (stop - start,) + m.shape[1:])
+        smap = _ssim_map(x, y, data_range)
+        count = mk.sum(axis=(1, 2))
+        with np.errstate(invalid="ignore"):
+            out[start:stop] = np.where(mk, smap, 0.0).sum(axis=(1, 2)) / count
+        out[start:stop][count == 0] = np.nan
+    return _finish(out, single)
 
 
 def psnr_ssim_table(

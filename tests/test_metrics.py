@@ -163,3 +163,53 @@ def test_table_keys():
     table = psnr_ssim_table(sr, hr, crop=1)
     assert set(table) == {"psnr", "ssim"}
     np.testing.assert_array_equal(table["ssim"], ssim(sr, hr, crop=1))
+
+
+def test_mask_ssim_is_the_mean_of_skimages_map_inside_the_mask():
+    from skimage.metrics import structural_similarity
+
+    from srda.metrics import mask_ssim
+
+    rng = np.random.default_rng(3)
+    hr = rng.random((3, 40, 40))
+    sr = np.clip(hr + 0.1 * rng.standard_normal(hr.shape), 0, 1)
+    mask = np.zeros(hr.shape, bool)
+    mask[:, 12:25, 8:30] = True
+    mask[1] = False  # no region on this image: NaN
+    got = mask_ssim(sr, hr, mask, crop=4)
+    for i in (0, 2):
+        _, smap = structural_similarity(
+            hr[i, 4:-4, 4:-4],
+            sr[i, 4:-4, 4:-4],
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+            full=True,
+        )
+        inside = mask[i, 4:-4, 4:-4][5:-5, 5:-5]
+        assert got[i] == pytest.approx(smap[5:-5, 5:-5][inside].mean(), abs=1e-9)
+    assert np.isnan(got[1])
+    full = mask_ssim(sr, hr, np.ones((40, 40), bool), crop=4)
+    assert np.allclose(full, ssim(sr, hr, crop=4), atol=1e-12)
+
+
+def test_scores_inside_each_region_of_interest():
+    import pandas as pd
+
+    from srda.evaluate import score_images
+
+    rng = np.random.default_rng(4)
+    hr = rng.random((2, 32, 32)).astype(np.float32)
+    sr = hr.copy()
+    sr[:, 16:, :] += 0.2  # error only in the lower half
+    roi = np.zeros(hr.shape, np.uint8)
+    roi[:, 4:12, 4:28] = 1  # upper half: exact
+    roi[:, 20:28, 4:28] = 2  # lower half: wrong by 0.2
+    meta = pd.DataFrame({"index": [0, 1], "subject": ["a", "b"]})
+    out = score_images(sr, hr, meta, 4, roi, {"1": "hippocampus", "2": "lateral ventricles"})
+    assert np.isinf(out["psnr_hippocampus"]).all()
+    assert out["psnr_lateral_ventricles"].to_numpy() == pytest.approx(
+        [-10 * np.log10(0.04)] * 2, abs=1e-4
+    )
+    assert {"ssim_hippocampus", "ssim_lateral_ventricles"} <= set(out.columns)
