@@ -22,6 +22,8 @@ from srda.errors import InputError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 SPLITS = ("train", "val", "test")
+#: Image sources of the diagnosis experiment that are not methods (Table III's rows).
+RESERVED_SOURCES = ("lr", "hr")
 
 
 class ConfigError(InputError):
@@ -195,6 +197,8 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
             entry,
         )
         merged.setdefault("display", m)
+        if m in RESERVED_SOURCES:
+            raise ConfigError("config", f"methods.{m}: '{m}' names Table III's {m.upper()} row")
         if not merged["external"] and "arch" not in merged:
             raise ConfigError("config", f"methods.{m}: needs an arch (or external: true)")
         _validate(schema, merged, schema["$defs"]["method_settings"], f"methods.{m}")
@@ -237,6 +241,13 @@ def method_job_settings(cfg: dict[str, Any], dataset: str, method: str) -> dict[
         "plane": ds["plane"],
         "clip_percentiles": ds["clip_percentiles"],
     }
+
+
+def diagnosis_job_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The classifier recipe (``srda.diagnosis.ClassifierSettings`` fields) shared by every row
+    of Table III; the seed is the job's."""
+    skip = ("enabled", "lr_row", "hr_row")
+    return {k: v for k, v in cfg["diagnosis"].items() if k not in skip}
 
 
 def complete_dataset_settings(settings: dict[str, Any]) -> dict[str, Any]:

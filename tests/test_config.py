@@ -18,7 +18,7 @@ def test_default_preset_is_quick_and_fills_schema_defaults(base_config):
     ds = cfg["datasets"]["adni-mri"]
     assert ds["hr_size"] == 96  # from the quick preset
     assert ds["plane"] == "axial"  # schema default
-    assert ds["synthetic"]["severity"] == 1.0
+    assert ds["synthetic"]["severity"] == 2.5  # config.yaml: calibrated for Table III
     assert cfg["run_datasets"] == ["adni-mri", "adni-pet", "demented-mri"]
     assert cfg["methods"]["bicubic"]["display"] == "Bicubic"
 
@@ -106,3 +106,22 @@ def test_nested_command_line_values_are_coerced_to_the_schema_types(base_config)
     assert cfg["datasets"]["adni-pet"]["min_brain_fraction"] == 0.5
     with pytest.raises(ConfigError, match="hr_size"):
         resolve({**config, "dataset_defaults": {"hr_size": "big"}})
+
+
+def test_diagnosis_recipe_per_preset_and_reserved_row_names(base_config):
+    from srda.config import diagnosis_job_settings
+    from srda.diagnosis.classifier import ClassifierSettings
+
+    for preset, depth in (("smoke", 10), ("quick", 10), ("paper", 50)):
+        cfg = resolve({**copy.deepcopy(base_config), "preset": preset})
+        recipe = diagnosis_job_settings(cfg)
+        assert recipe["depth"] == depth and "enabled" not in recipe
+        ClassifierSettings.from_dict(recipe)  # every preset's recipe is a valid classifier
+    config = copy.deepcopy(base_config)
+    config["methods"]["lr"] = {"arch": "bicubic"}
+    with pytest.raises(ConfigError, match="methods.lr"):
+        resolve(config)
+    config = copy.deepcopy(base_config)
+    config["diagnosis"] = {"depth": 7}
+    with pytest.raises(ConfigError, match="diagnosis.depth"):
+        resolve(config)

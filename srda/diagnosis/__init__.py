@@ -6,16 +6,8 @@ image source (every SR method's output, LR and HR) with one recipe, and its scor
   slice and per subject (majority vote), with subject-level bootstrap intervals.
 """
 
-from srda.diagnosis.classifier import (
-    ClassifierSettings,
-    Predictions,
-    SplitData,
-    fit_and_predict,
-    load_classifier,
-    load_split_data,
-    run_diagnosis,
-    shard_path,
-)
+from typing import Any
+
 from srda.diagnosis.metrics import (
     classification_metrics,
     confusion_matrix,
@@ -24,6 +16,27 @@ from srda.diagnosis.metrics import (
     read_predictions,
     subject_predictions,
 )
+
+_CLASSIFIER = (
+    "ClassifierSettings",
+    "Predictions",
+    "SplitData",
+    "fit_and_predict",
+    "load_classifier",
+    "load_split_data",
+    "run_diagnosis",
+    "shard_path",
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The classifier imports torch; the tables only need the metrics, so load it on first use.
+    if name in _CLASSIFIER:
+        from srda.diagnosis import classifier
+
+        return getattr(classifier, name)
+    raise AttributeError(f"module 'srda.diagnosis' has no attribute {name!r}")
+
 
 __all__ = [
     "ClassifierSettings",

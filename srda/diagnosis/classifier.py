@@ -52,6 +52,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import platform
 import time
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
@@ -114,7 +116,7 @@ _TRAJECTORY_FREE = (
 class ClassifierSettings:
     """One recipe for every image source of a dataset (see the module docstring)."""
 
-    depth: int = 50  # 50: the paper's ResNet50; 18 for quick runs
+    depth: int = 50  # 50: the paper's ResNet50; 10 or 18 for quick runs
     steps: int | None = 1000  # optimiser steps (ignored when epochs is set)
     epochs: float | None = None  # passes over the train split; overrides steps
     batch_size: int = 32
@@ -137,7 +139,7 @@ class ClassifierSettings:
 
         if isinstance(self.augment, bool):
             self.augment = "hflip" if self.augment else "none"
-        need(self.depth in (18, 34, 50, 101, 152), f"depth={self.depth} is not a ResNet depth")
+        need(self.depth in (10, 18, 34, 50, 101, 152), f"depth={self.depth} is not a ResNet depth")
         if self.epochs is None:
             need(
                 self.steps is not None and int(self.steps) == self.steps and self.steps >= 1,
@@ -597,6 +599,9 @@ def fit_and_predict(
         "predictions": str(out_dir / PREDICTIONS_NAME),
         "log": str(out_dir / LOG_NAME),
         "device": str(device),
+        "host": platform.node(),
+        "threads": torch.get_num_threads(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "wall_seconds": round(time.perf_counter() - wall, 3),
         "settings": asdict(settings),
     }

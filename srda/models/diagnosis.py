@@ -21,7 +21,15 @@ from torchvision import models
 
 from srda.models.attention import SpatialAttention
 
+
+def _resnet10(weights: None = None, num_classes: int = 1000) -> models.ResNet:
+    """ResNet-10: ResNet-18's layout with one basic block per stage (about half its FLOPs);
+    the quick preset's classifier."""
+    return models.ResNet(models.resnet.BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
+
+
 _RESNETS = {
+    10: _resnet10,
     18: models.resnet18,
     34: models.resnet34,
     50: models.resnet50,
