@@ -1,19 +1,59 @@
-"""Write the tables from the per-image metric files the method jobs leave behind."""
+"""Write the tables from what the method and diagnosis jobs leave behind.
+
+Each table is a long CSV (one row per dataset, scale, method, seed, level, metric) plus
+Markdown and LaTeX in the paper's layout, and, where the paper reports the table, a
+``*_vs_paper`` version with our value beside the paper's.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from srda.diagnosis.metrics import (
+    LEVELS,
+    confusion_table,
+    evaluate_predictions,
+    paired_correctness,
+    read_predictions,
+)
 from srda.errors import InputError
 from srda.report import ABLATIONS
-from srda.report.tables import metrics_path, render, summarise
+from srda.report.tables import (
+    KEYS,
+    REFERENCE,
+    metrics_path,
+    render_blocks,
+    summarise,
+    summarise_with_tests,
+    volume_level,
+)
 from srda.shards import write_csv
+from srda.stats import holm, mcnemar
 
 logger = logging.getLogger(__name__)
+
+#: Where the reported numbers of the paper live (typed out from its text).
+PAPER_TABLES = Path(__file__).resolve().parents[2] / "results" / "paper" / "reported_tables.csv"
+#: Table III's rows that are not methods, with their display names.
+EXTRA_ROWS = {"lr": "LR", "hr": "HR"}
+P_NOTE_T1 = (
+    "Paired two-sided Wilcoxon signed-rank test of SRDA against each method on per-subject "
+    "mean values (same seed), Holm-adjusted across methods."
+)
+P_NOTE_T3 = (
+    "McNemar test of SRDA's classifier against each row's on the same test set (exact binomial "
+    "below 25 discordant pairs), Holm-adjusted across rows. Subject level: one vote per subject."
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
 
 
 def collect(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
@@ -33,20 +73,16 @@ def collect(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _write(
-    long: pd.DataFrame,
-    out_dir: Path,
-    stem: str,
-    display: dict[str, str],
-    datasets: list[str],
-    title: str,
-) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(out_dir / f"{stem}.csv", long)
-    md, tex = render(long, display, datasets, ["psnr", "ssim"], title)
-    (out_dir / f"{stem}.md").write_text(md)
-    (out_dir / f"{stem}.tex").write_text(tex)
-    logger.info("%s:\n%s", title, md)
+def prediction_dir(
+    results_dir: Path | str, dataset: str, scale: int, source: str, seed: int
+) -> Path:
+    """The folder of one Table III row's classifier (the layout of workflow/rules/common.smk)."""
+    base = Path(results_dir) / dataset
+    if source == "hr":
+        return base / "diagnosis_hr" / f"seed{seed}"
+    if source == "lr":
+        return base / f"x{scale}" / "diagnosis_lr" / f"seed{seed}"
+    return base / f"x{scale}" / "sr" / source / f"seed{seed}" / "diagnosis"
 
 
 def _display(settings: dict[str, Any]) -> dict[str, str]:
@@ -54,34 +90,341 @@ def _display(settings: dict[str, Any]) -> dict[str, str]:
     return dict(settings["methods"])
 
 
-def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
-    """table1_psnr_ssim.csv (long form) plus .md and .tex in the paper's layout."""
-    display = _display(settings)
-    methods = list(display)
-    long = summarise(collect(settings, methods), ["psnr", "ssim"], n_boot=settings["bootstrap"])
-    _write(
-        long,
-        out_dir,
-        "table1_psnr_ssim",
-        display,
-        settings["datasets"],
-        "Table I: PSNR / SSIM on the test split",
+def _multi_image_subjects(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the datasets whose subjects have several images (3D sets: a volume level)."""
+    counts = per_image.groupby(["dataset", "scale", "method", "seed", "subject"]).size()
+    multi = counts[counts > 1].reset_index()["dataset"].unique()
+    return per_image[per_image["dataset"].isin(multi)]
+
+
+# --------------------------------------------------------------------------------------------
+# Tables I and II (PSNR / SSIM), and the ROI table
+
+
+def psnr_ssim_long(per_image: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """Image level for every dataset, volume level for 3D sets, each with its paired tests."""
+    parts = [summarise_with_tests(per_image, ["psnr", "ssim"], n_boot, level="image")]
+    multi = _multi_image_subjects(per_image)
+    if not multi.empty:
+        volumes = volume_level(multi[[*KEYS, "subject", "psnr", "ssim"]])
+        parts.append(summarise_with_tests(volumes, ["psnr", "ssim"], n_boot, level="volume"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _write(out_dir: Path, stem: str, long: pd.DataFrame, md: str, tex: str, title: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(out_dir / f"{stem}.csv", long)
+    (out_dir / f"{stem}.md").write_text(f"## {title}\n\n{md}")
+    (out_dir / f"{stem}.tex").write_text(tex)
+    logger.info("%s:\n%s", title, md)
+
+
+def _psnr_ssim_blocks(title: str, with_tests: bool) -> list[dict]:
+    blocks = [{"title": title, "metrics": ["psnr", "ssim"], "level": "image"}]
+    blocks.append(
+        {
+            "title": f"{title}, per volume",
+            "metrics": ["psnr", "ssim"],
+            "level": "volume",
+            "note": "One value per test subject: PSNR of its pooled squared error, mean SSIM.",
+        }
     )
+    if with_tests:
+        blocks.append(
+            {
+                "title": "SRDA against each method: Holm-adjusted p-values",
+                "metrics": ["psnr", "ssim"],
+                "level": "image",
+                "column": "p_holm",
+                "note": P_NOTE_T1,
+            }
+        )
+    return blocks
+
+
+def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
+    """table1_psnr_ssim (long CSV, .md, .tex), its ``_vs_paper`` version, and table_roi."""
+    display = _display(settings)
+    per_image = collect(settings, list(display))
+    long = psnr_ssim_long(per_image, settings["bootstrap"])
+    title = "Table I: PSNR / SSIM on the test split"
+    md, tex = render_blocks(
+        long, display, settings["datasets"], _psnr_ssim_blocks(title, REFERENCE in display)
+    )
+    _write(out_dir, "table1_psnr_ssim", long, md, tex, title)
+    write_vs_paper(long, "I", display, settings, out_dir / "table1_psnr_ssim_vs_paper")
+    write_roi_table(per_image, display, settings, out_dir)
     return long
 
 
 def write_table2(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
-    """table2_ablation.csv: the ablation rows (SR, +Dconv, +Diag, +Atten) per dataset."""
+    """table2_ablation: the ablation rows (SR, +Dconv, +Diag, +Atten) per dataset."""
     methods = [m for m in ABLATIONS if m in _display(settings)]
     if not methods:
         raise InputError("run_methods", f"Table II needs some of {', '.join(ABLATIONS)}")
-    long = summarise(collect(settings, methods), ["psnr", "ssim"], n_boot=settings["bootstrap"])
-    _write(
-        long,
-        out_dir,
-        "table2_ablation",
-        {m: ABLATIONS[m] for m in methods},
-        settings["datasets"],
-        "Table II: ablation of SRDA's parts (PSNR / SSIM)",
+    display = {m: ABLATIONS[m] for m in methods}
+    long = psnr_ssim_long(collect(settings, methods), settings["bootstrap"])
+    title = "Table II: ablation of SRDA's parts (PSNR / SSIM)"
+    md, tex = render_blocks(
+        long, display, settings["datasets"], _psnr_ssim_blocks(title, REFERENCE in display)
     )
+    _write(out_dir, "table2_ablation", long, md, tex, title)
+    write_vs_paper(long, "II", display, settings, out_dir / "table2_ablation_vs_paper")
     return long
+
+
+def roi_metrics(per_image: pd.DataFrame) -> list[str]:
+    return [c for c in per_image.columns if c.startswith(("psnr_", "ssim_"))]
+
+
+def write_roi_table(
+    per_image: pd.DataFrame, display: dict[str, str], settings: dict[str, Any], out_dir: Path
+) -> pd.DataFrame:
+    """table_roi_psnr_ssim: PSNR / SSIM inside each labelled region, over the images that
+    show it; written empty, with a note, when no dataset has ROI masks."""
+    metrics = roi_metrics(per_image)
+    title = "PSNR / SSIM inside the diagnosis-relevant regions"
+    if not metrics:
+        long = pd.DataFrame(columns=summarise(per_image.iloc[:0], [], 0).columns)
+        md = "No dataset has region masks (set `masks` for real data).\n"
+        _write(out_dir, "table_roi_psnr_ssim", long, md, "", title)
+        return long
+    long = summarise_with_tests(per_image, metrics, settings["bootstrap"], level="image")
+    long = long[long["n_subjects"] > 0].reset_index(drop=True)  # datasets without masks
+    regions = list(dict.fromkeys(m.split("_", 1)[1] for m in metrics))
+    blocks = [
+        {"title": f"{title}: {r.replace('_', ' ')}", "metrics": [f"psnr_{r}", f"ssim_{r}"]}
+        for r in regions
+    ]
+    md, tex = render_blocks(long, display, settings["datasets"], blocks)
+    _write(out_dir, "table_roi_psnr_ssim", long, md, tex, title)
+    return long
+
+
+# --------------------------------------------------------------------------------------------
+# Table III (diagnosis)
+
+
+def read_classes(results_dir: Path | str, dataset: str) -> list[str]:
+    path = Path(results_dir) / dataset / "dataset.json"
+    if not path.exists():
+        raise InputError(path, "dataset.json missing (did the data stage run?)")
+    return list(json.loads(path.read_text())["classes"])
+
+
+def diagnosis_long(
+    settings: dict[str, Any], sources: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores of every row (long) with McNemar p-values against SRDA, and the confusion
+    matrices (long: dataset, scale, method, seed, level, true, pred, count)."""
+    results = settings["results_dir"]
+    n_boot = settings["bootstrap"]
+    scored, confusion = [], []
+    for dataset in settings["datasets"]:
+        classes = read_classes(results, dataset)
+        for scale in settings["scales"]:
+            for seed in settings["seeds"]:
+                frames = {}
+                for source in sources:
+                    path = prediction_dir(results, dataset, scale, source, seed) / "predictions.csv"
+                    if not path.exists():
+                        raise InputError(path, "predictions missing (did the diagnosis job run?)")
+                    frame, file_classes = read_predictions(path)
+                    if file_classes != classes:
+                        raise InputError(path, f"classes {file_classes} != dataset's {classes}")
+                    frames[source] = frame
+                    key = {"dataset": dataset, "scale": scale, "method": source, "seed": seed}
+                    scores = evaluate_predictions(frame, classes, n_boot=n_boot)
+                    scored.append(scores.assign(**key))
+                    for level in LEVELS:
+                        cm = confusion_table(frame, classes, level)
+                        cm = cm.stack().rename("count").reset_index()
+                        confusion.append(cm.assign(**key, level=level))
+                scored[-len(sources) :] = _mcnemar_columns(scored[-len(sources) :], frames, classes)
+    columns = [*KEYS, "level", "metric", "value", "ci_low", "ci_high", "n", "n_subjects"]
+    long = pd.concat(scored, ignore_index=True)[[*columns, "p_value", "p_holm"]]
+    cms = pd.concat(confusion, ignore_index=True)[[*KEYS, "level", "true", "pred", "count"]]
+    return long, cms
+
+
+def _mcnemar_columns(
+    scored: list[pd.DataFrame], frames: dict[str, pd.DataFrame], classes: list[str]
+) -> list[pd.DataFrame]:
+    """p_value / p_holm on the ``acc`` rows: SRDA against each other row, per level."""
+    out = [s.assign(p_value=np.nan, p_holm=np.nan) for s in scored]
+    if REFERENCE not in frames:
+        return out
+    others = [s for s in frames if s != REFERENCE]
+    for level in LEVELS:
+        p = []
+        for source in others:
+            ref_ok, other_ok = paired_correctness(frames[REFERENCE], frames[source], classes, level)
+            p.append(mcnemar(ref_ok, other_ok))
+        adjusted = holm(np.array(p)) if p else []
+        for source, pv, ph in zip(others, p, adjusted, strict=True):
+            frame = out[list(frames).index(source)]
+            rows = (frame["level"] == level) & (frame["metric"] == "acc")
+            frame.loc[rows, "p_value"] = pv
+            frame.loc[rows, "p_holm"] = float(ph)
+    return out
+
+
+def write_table3(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
+    """table3_diagnosis (long CSV, .md, .tex), table3_confusion.csv and the ``_vs_paper``
+    version. Rows: LR, every method, HR (those configured)."""
+    rows = settings.get("rows", ["lr", "hr"])
+    display = {}
+    if "lr" in rows:
+        display["lr"] = EXTRA_ROWS["lr"]
+    display.update(_display(settings))
+    if "hr" in rows:
+        display["hr"] = EXTRA_ROWS["hr"]
+    long, cms = diagnosis_long(settings, list(display))
+    title = "Table III: diagnosis accuracy of a classifier trained on each method's output"
+    blocks = [
+        {
+            "title": title,
+            "metrics": ["acc"],
+            "level": "slice",
+            "note": "Per test slice, as the paper.",
+        },
+        {
+            "title": "Diagnosis per subject (vote over each subject's slices)",
+            "metrics": ["acc", "balanced_acc"],
+            "level": "subject",
+        },
+        {
+            "title": "Diagnosis per slice: balanced accuracy, macro-F1, one-vs-rest AUC",
+            "metrics": ["balanced_acc", "macro_f1", "auc"],
+            "level": "slice",
+        },
+    ]
+    if REFERENCE in display:
+        for level in LEVELS:
+            blocks.append(
+                {
+                    "title": f"SRDA against each row ({level} level): Holm-adjusted McNemar p",
+                    "metrics": ["acc"],
+                    "level": level,
+                    "column": "p_holm",
+                    "note": P_NOTE_T3,
+                }
+            )
+    md, tex = render_blocks(long, display, settings["datasets"], blocks)
+    _write(out_dir, "table3_diagnosis", long, md, tex, title)
+    write_csv(out_dir / "table3_confusion.csv", cms)
+    write_vs_paper(long, "III", display, settings, out_dir / "table3_diagnosis_vs_paper")
+    return long
+
+
+# --------------------------------------------------------------------------------------------
+# Beside the paper
+
+
+def read_paper(path: Path = PAPER_TABLES) -> pd.DataFrame:
+    if not path.exists():
+        raise InputError(path, "the paper's reported tables are missing")
+    return pd.read_csv(path)
+
+
+def vs_paper(
+    long: pd.DataFrame,
+    table: str,
+    display: dict[str, str],
+    paper_names: dict[str, str | None],
+    paper: pd.DataFrame,
+) -> pd.DataFrame:
+    """Our image/slice-level values (mean over seeds, with the first seed's interval) beside
+    the paper's: dataset, scale, method, metric, ours, ci_low, ci_high, paper, difference."""
+    level = "slice" if table == "III" else "image"
+    ours = long[(long["level"] == level) & long["method"].isin(list(display))]
+    if table == "III":
+        ours = ours[ours["metric"] == "acc"]
+    else:
+        ours = ours[ours["metric"].isin(["psnr", "ssim"])]
+    grouped = ours.groupby(["dataset", "scale", "method", "metric"], sort=False)
+    rows = []
+    reported = paper[paper["table"] == table]
+    for (dataset, scale, method, metric), group in grouped:
+        name = paper_names.get(dataset)
+        hit = reported[
+            (reported["dataset"] == name)
+            & (reported["method"] == display[method])
+            & (reported["metric"].str.lower() == metric)
+        ]
+        paper_value = float(hit["value"].iloc[0]) if len(hit) else float("nan")
+        value = float(group["value"].mean())
+        rows.append(
+            {
+                "dataset": dataset,
+                "scale": scale,
+                "method": method,
+                "metric": metric,
+                "ours": value,
+                "ci_low": float(group["ci_low"].iloc[0]),
+                "ci_high": float(group["ci_high"].iloc[0]),
+                "paper": paper_value,
+                "difference": value - paper_value,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "scale",
+            "method",
+            "metric",
+            "ours",
+            "ci_low",
+            "ci_high",
+            "paper",
+            "difference",
+        ],
+    )
+
+
+def _vs_paper_markdown(frame: pd.DataFrame, display: dict[str, str], title: str) -> str:
+    lines = [f"## {title}", ""]
+    lines.append(
+        "Ours: this run (95% interval resampling subjects). Paper: the value it reports for "
+        "the dataset it names (`paper_name` of each dataset); – where it reports none. "
+        "The embedded cohort is synthetic, so only the ordering of methods is comparable."
+    )
+    for (dataset, scale), part in frame.groupby(["dataset", "scale"], sort=False):
+        metrics = list(dict.fromkeys(part["metric"]))
+        head = ["Method"] + [
+            f"{metric.upper()} {w}" for metric in metrics for w in ("ours", "paper")
+        ]
+        lines += ["", f"### {dataset}, x{scale}", "", "| " + " | ".join(head) + " |"]
+        lines.append("|" + "---|" * len(head))
+        for method in [m for m in display if m in set(part["method"])]:
+            cells = [display[method]]
+            for metric in metrics:
+                row = part[(part["method"] == method) & (part["metric"] == metric)].iloc[0]
+                digits = 2 if metric == "psnr" else 4
+                ci = (
+                    f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+                    if np.isfinite(row["ci_low"])
+                    else ""
+                )
+                cells.append(f"{row['ours']:.{digits}f}{ci}")
+                cells.append(f"{row['paper']:.{digits}f}" if np.isfinite(row["paper"]) else "–")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_vs_paper(
+    long: pd.DataFrame,
+    table: str,
+    display: dict[str, str],
+    settings: dict[str, Any],
+    stem: Path,
+) -> pd.DataFrame:
+    """``{stem}.csv`` and ``{stem}.md``: our numbers beside the paper's Table ``table``."""
+    paper_names = settings.get("paper_names", {})
+    paper = read_paper(Path(settings.get("paper_tables") or PAPER_TABLES))
+    frame = vs_paper(long, table, display, paper_names, paper)
+    write_csv(stem.with_suffix(".csv"), frame)
+    title = f"Table {table} beside the paper's"
+    stem.with_suffix(".md").write_text(_vs_paper_markdown(frame, display, title))
+    return frame

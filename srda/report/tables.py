@@ -1,8 +1,14 @@
 """Tables in long (tidy) form, and their Markdown / LaTeX renderings in the paper's layout.
 
-Long form: dataset, scale, method, seed, metric, value, ci_low, ci_high. Rendered tables put
-methods in rows and datasets as column groups, average seeds (mean +- sd when more than one)
-and set the best value of each column in bold.
+Long form: dataset, scale, method, seed, level, metric, value, ci_low, ci_high, n_subjects,
+p_value, p_holm. ``level`` is ``image`` (the mean over test images, as the paper) or ``volume``
+(one value per subject: PSNR of the subject's pooled squared error, SSIM of its pooled map;
+3D sets only). Intervals resample subjects. ``p_value``: paired two-sided Wilcoxon signed-rank
+test of the reference method (SRDA) against the row's method on per-subject values (subject
+means at the image level), same seed; ``p_holm``: Holm's adjustment across the methods
+compared on that (dataset, scale, seed, level, metric). Rendered tables put methods in rows and
+datasets as column groups, average seeds (mean +- sd when more than one) and set the best value
+of each column in bold.
 """
 
 from __future__ import annotations
@@ -12,9 +18,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srda.stats import cluster_bootstrap_ci
+from srda.stats import cluster_bootstrap_ci, holm, wilcoxon_paired
 
-LONG_COLUMNS = ["dataset", "scale", "method", "seed", "metric", "value", "ci_low", "ci_high"]
+KEYS = ["dataset", "scale", "method", "seed"]
+LONG_COLUMNS = [
+    *KEYS,
+    "level",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_subjects",
+    "p_value",
+    "p_holm",
+]
 METRIC_NAMES = {
     "psnr": "PSNR",
     "ssim": "SSIM",
@@ -23,6 +40,15 @@ METRIC_NAMES = {
     "macro_f1": "F1",
     "auc": "AUC",
 }
+REFERENCE = "srda"
+
+
+def metric_name(metric: str) -> str:
+    """Header text: 'psnr_hippocampus' -> 'hippocampus PSNR'."""
+    if metric in METRIC_NAMES:
+        return METRIC_NAMES[metric]
+    head, _, region = metric.partition("_")
+    return f"{region.replace('_', ' ')} {METRIC_NAMES.get(head, head)}"
 
 
 def metrics_path(results_dir: Path | str, dataset: str, scale: int, method: str, seed: int) -> Path:
@@ -37,27 +63,108 @@ def metrics_path(results_dir: Path | str, dataset: str, scale: int, method: str,
     )
 
 
+def volume_level(per_image: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, scale, method, seed, subject): PSNR from the subject's pooled mean
+    squared error (images have equal size; data range 1), SSIM and other metrics averaged."""
+    frame = per_image.copy()
+    metrics = [c for c in frame.columns if c.startswith(("psnr", "ssim"))]
+    for m in metrics:
+        if m.startswith("psnr"):
+            frame[m] = np.power(10.0, -frame[m] / 10.0)  # back to MSE
+    out = frame.groupby([*KEYS, "subject"], sort=False)[metrics].mean().reset_index()
+    for m in metrics:
+        if m.startswith("psnr"):
+            with np.errstate(divide="ignore"):
+                out[m] = -10.0 * np.log10(out[m])
+    return out
+
+
 def summarise(
-    per_image: pd.DataFrame, metrics: list[str], n_boot: int, seed: int = 0
+    per_image: pd.DataFrame,
+    metrics: list[str],
+    n_boot: int,
+    seed: int = 0,
+    level: str = "image",
 ) -> pd.DataFrame:
-    """Mean of each metric per (dataset, scale, method, seed) with a subject-bootstrap 95% CI."""
+    """Mean of each metric per (dataset, scale, method, seed) with a subject-bootstrap 95% CI
+    (p-value columns empty: ``add_paired_tests`` fills them)."""
     rows = []
-    keys = ["dataset", "scale", "method", "seed"]
-    for key, group in per_image.groupby(keys, sort=False):
+    for key, group in per_image.groupby(KEYS, sort=False):
+        subjects = group["subject"].to_numpy()
         for metric in metrics:
-            lo, hi = cluster_bootstrap_ci(
-                group[metric].to_numpy(), group["subject"].to_numpy(), n_boot=n_boot, seed=seed
-            )
+            values = group[metric].to_numpy(dtype=np.float64)
+            lo, hi = cluster_bootstrap_ci(values, subjects, n_boot=n_boot, seed=seed)
+            finite = np.isfinite(values)
             rows.append(
                 {
-                    **dict(zip(keys, key, strict=True)),
+                    **dict(zip(KEYS, key, strict=True)),
+                    "level": level,
                     "metric": metric,
-                    "value": float(np.nanmean(group[metric])),
+                    "value": float(np.mean(values[finite])) if finite.any() else float("nan"),
                     "ci_low": lo,
                     "ci_high": hi,
+                    "n_subjects": int(np.unique(subjects[finite]).size),
+                    "p_value": float("nan"),
+                    "p_holm": float("nan"),
                 }
             )
     return pd.DataFrame(rows, columns=LONG_COLUMNS)
+
+
+def paired_tests(
+    per_image: pd.DataFrame, metrics: list[str], reference: str = REFERENCE
+) -> pd.DataFrame:
+    """Wilcoxon p-values of ``reference`` against every other method on per-subject means,
+    Holm-adjusted across methods: columns dataset, scale, method, seed, metric, p_value,
+    p_holm (empty when the reference was not run)."""
+    rows = []
+    for (dataset, scale, seed), group in per_image.groupby(
+        ["dataset", "scale", "seed"], sort=False
+    ):
+        means = group.groupby(["method", "subject"])[metrics].mean()
+        if reference not in means.index.get_level_values("method"):
+            continue
+        ref = means.loc[reference]
+        others = [m for m in group["method"].unique() if m != reference]
+        for metric in metrics:
+            p = []
+            for method in others:
+                mine = means.loc[method][metric].reindex(ref.index)
+                p.append(wilcoxon_paired(ref[metric].to_numpy(), mine.to_numpy()))
+            adjusted = holm(np.array(p)) if p else np.array([])
+            for method, pv, ph in zip(others, p, adjusted, strict=True):
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "scale": scale,
+                        "method": method,
+                        "seed": seed,
+                        "metric": metric,
+                        "p_value": pv,
+                        "p_holm": float(ph),
+                    }
+                )
+    return pd.DataFrame(rows, columns=[*KEYS, "metric", "p_value", "p_holm"])
+
+
+def add_paired_tests(long: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``p_value`` / ``p_holm`` of ``long``'s rows from ``paired_tests`` output."""
+    if tests.empty:
+        return long
+    keyed = tests.set_index([*KEYS, "metric"])
+    out = long.copy()
+    index = pd.MultiIndex.from_frame(out[[*KEYS, "metric"]])
+    out["p_value"] = keyed["p_value"].reindex(index).to_numpy()
+    out["p_holm"] = keyed["p_holm"].reindex(index).to_numpy()
+    return out
+
+
+def summarise_with_tests(
+    per_image: pd.DataFrame, metrics: list[str], n_boot: int, level: str = "image"
+) -> pd.DataFrame:
+    return add_paired_tests(
+        summarise(per_image, metrics, n_boot, level=level), paired_tests(per_image, metrics)
+    )
 
 
 def _cell(values: pd.Series, digits: int) -> str:
@@ -67,6 +174,11 @@ def _cell(values: pd.Series, digits: int) -> str:
     return f"{mean:.{digits}f}"
 
 
+def _p_cell(values: pd.Series) -> str:
+    p = values.max()  # over seeds: the least significant
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def wide(
     long: pd.DataFrame,
     display: dict[str, str],
@@ -74,25 +186,31 @@ def wide(
     metrics: list[str],
     scale: int,
     latex: bool = False,
+    level: str | None = None,
+    column: str = "value",
+    bold_best: bool = True,
 ) -> list[list[str]]:
-    """Rows of cells for one scale: header row, then one row per method, best in bold."""
+    """Rows of cells for one scale (and level): header row, then one row per method, the best
+    of each column in bold. ``column``: ``value`` or a p-value column (then not bolded)."""
     part = long[long["scale"] == scale]
+    if level is not None and "level" in part:
+        part = part[part["level"] == level]
     methods = [m for m in display if m in set(part["method"])]
-    header = ["Method"] + [f"{d} {METRIC_NAMES.get(m, m)}" for d in datasets for m in metrics]
+    header = ["Method"] + [f"{d} {metric_name(m)}" for d in datasets for m in metrics]
     body = [[display[m]] for m in methods]
     for d in datasets:
         for metric in metrics:
-            digits = 2 if metric == "psnr" else 4
+            digits = 2 if metric.startswith("psnr") else 4
             sel = part[(part["dataset"] == d) & (part["metric"] == metric)]
-            means = sel.groupby("method")["value"].mean()
-            best = means.idxmax() if len(means) else None
+            means = sel.groupby("method")[column].mean()
+            best = means.idxmax() if len(means) and means.notna().any() else None
             for row, m in zip(body, methods, strict=True):
-                values = sel.loc[sel["method"] == m, "value"]
+                values = sel.loc[sel["method"] == m, column].dropna()
                 if values.empty:
                     row.append("–")
                     continue
-                text = _cell(values, digits)
-                if m == best and len(means) > 1:
+                text = _cell(values, digits) if column == "value" else _p_cell(values)
+                if bold_best and column == "value" and m == best and len(means) > 1:
                     text = f"\\textbf{{{text}}}" if latex else f"**{text}**"
                 row.append(text.replace("±", "$\\pm$") if latex else text)
     return [header, *body]
@@ -120,18 +238,39 @@ def to_latex(rows: list[list[str]], caption: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(
-    long: pd.DataFrame, display: dict[str, str], datasets: list[str], metrics: list[str], title: str
+def render_blocks(
+    long: pd.DataFrame,
+    display: dict[str, str],
+    datasets: list[str],
+    blocks: list[dict],
 ) -> tuple[str, str]:
-    """Markdown and LaTeX of a long table, one block per scale."""
+    """Markdown and LaTeX of several views of a long table, one set per scale. Each block:
+    ``title``, ``metrics``, optional ``level``, ``column`` (value | p_value | p_holm), ``note``."""
     md, tex = [], []
     for scale in sorted(long["scale"].unique()):
-        rows = wide(long, display, datasets, metrics, scale)
-        md.append(f"### {title}, x{scale}\n\n" + to_markdown(rows))
-        tex.append(
-            to_latex(
-                wide(long, display, datasets, metrics, scale, latex=True),
-                f"{title}, $\\times${scale}",
+        for block in blocks:
+            args = (display, datasets, block["metrics"], scale)
+            kw = {"level": block.get("level"), "column": block.get("column", "value")}
+            rows = wide(long, *args, **kw)
+            if len(rows) == 1:
+                continue
+            note = f"\n{block['note']}\n" if block.get("note") else ""
+            md.append(f"### {block['title']}, x{scale}\n{note}\n" + to_markdown(rows))
+            tex.append(
+                to_latex(wide(long, *args, latex=True, **kw), f"{block['title']}, $\\times${scale}")
             )
-        )
     return "\n".join(md), "\n".join(tex)
+
+
+def render(
+    long: pd.DataFrame,
+    display: dict[str, str],
+    datasets: list[str],
+    metrics: list[str],
+    title: str,
+    level: str | None = None,
+) -> tuple[str, str]:
+    """Markdown and LaTeX of a long table, one block per scale."""
+    return render_blocks(
+        long, display, datasets, [{"title": title, "metrics": metrics, "level": level}]
+    )
