@@ -29,9 +29,14 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sr.smk"
 include: "workflow/rules/external.smk"
+include: "workflow/rules/diagnosis.smk"
 include: "workflow/rules/report.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
+# Targets: `snakemake tables`, `snakemake figures` (a rule of report.smk), or everything.
 rule tables:
     input:
         all_tables(),
@@ -41,3 +46,5 @@ rule all:
     default_target: True
     input:
         rules.tables.input,
+        rules.figures.output,
+        rules.provenance.output,

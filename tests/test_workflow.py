@@ -104,6 +104,53 @@ def test_smoke_data_stage_contract(smoke_run):
 
 
 @pytest.mark.slow
+def test_smoke_writes_table3_with_lr_and_hr_rows(smoke_run):
+    table = pd.read_csv(smoke_run / "results/tables/table3_diagnosis.csv")
+    assert {"lr", "hr", "bicubic", "srda", "lanczos"} <= set(table["method"])
+    assert set(table["level"]) == {"slice", "subject"}
+    acc = table[(table["metric"] == "acc") & (table["level"] == "slice")]
+    assert len(acc) == 3 * (13 + 2) and acc["value"].between(0, 1).all()
+    assert acc.loc[acc["method"] != "srda", "p_holm"].notna().all()
+    md = (smoke_run / "results/tables/table3_diagnosis.md").read_text()
+    assert "| LR |" in md and "| HR |" in md and "McNemar" in md
+    beside = pd.read_csv(smoke_run / "results/tables/table3_diagnosis_vs_paper.csv")
+    srda = beside[(beside["method"] == "srda") & (beside["dataset"] == "adni-mri")]
+    assert srda["paper"].iloc[0] == pytest.approx(0.8706)
+    roi = pd.read_csv(smoke_run / "results/tables/table_roi_psnr_ssim.csv")
+    assert {"psnr_hippocampus", "ssim_lateral_ventricles"} <= set(roi["metric"])
+
+
+@pytest.mark.slow
+def test_smoke_writes_every_figure_and_provenance(smoke_run):
+    import json
+
+    from matplotlib import image
+
+    figures = sorted((smoke_run / "results/figures").iterdir())
+    names = {p.name for p in figures}
+    for dataset in ("adni-mri", "adni-pet", "demented-mri"):
+        for kind in ("qualitative", "error_maps", "attention", "training_curves"):
+            assert {f"{dataset}_x4_{kind}.png", f"{dataset}_x4_{kind}.pdf"} <= names
+    assert "psnr_vs_accuracy.png" in names
+    for path in figures:
+        if path.suffix == ".png":
+            assert image.imread(path).std() > 0.02, f"{path.name} looks blank"
+        else:
+            assert path.read_bytes()[:4] == b"%PDF"
+    record = json.loads((smoke_run / "results/provenance.json").read_text())
+    assert record["config"]["preset"] == "smoke"
+    assert record["packages"]["torch"] and record["rules"]["run_method"]["jobs"] == 36
+    assert {job["device"] for job in record["jobs"]} == {"cpu"}
+
+
+@pytest.mark.slow
+def test_smoke_html_report(smoke_run):
+    snakemake(smoke_run, "--report", "results/report.html", "--config", "preset=smoke")
+    html = (smoke_run / "results/report.html").read_text(errors="replace")
+    assert "table3_diagnosis.csv" in html and "psnr_vs_accuracy.png" in html
+
+
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(smoke_run):
     out = snakemake(smoke_run, "-n", "--config", "preset=smoke")
     assert "Nothing to be done" in out.stdout + out.stderr

@@ -4,9 +4,16 @@ import os
 import re
 import shlex
 
-from srda.config import SPLITS, dataset_job_settings, method_job_settings, resolve
+from srda.config import (
+    SPLITS,
+    dataset_job_settings,
+    diagnosis_job_settings,
+    method_job_settings,
+    resolve,
+)
 from srda.errors import InputError
 from srda.report import ABLATIONS as TABLE2_METHODS
+from srda.report.figures import figure_files, figure_inputs
 
 try:
     CFG = resolve(config)
@@ -25,6 +32,10 @@ ABLATIONS = [
     m for m in ("srda_base", "srda_dconv", "srda_dconv_diag", "srda") if m in METHODS
 ]
 ENV = "../../envs/srda.yaml"
+# Table III's classifier recipe, and its rows besides the methods (LR and HR images).
+DIAGNOSE = CFG["diagnosis"]["enabled"]
+DIAGNOSIS = diagnosis_job_settings(CFG)
+EXTRA_ROWS = [r for r in ("lr", "hr") if CFG["diagnosis"][f"{r}_row"]]
 
 
 def one_of(names):
@@ -74,8 +85,51 @@ def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}
     return f"{RESULTS}/{dataset}/x{scale}/sr/{method}/seed{seed}"
 
 
+def diagnosis_dir(
+    dataset="{dataset}", scale="{scale}", source="{method}", seed="{seed}"
+):
+    """Where the classifier of one Table III row writes (HR does not depend on the scale)."""
+    if source == "hr":
+        return f"{RESULTS}/{dataset}/diagnosis_hr/seed{seed}"
+    if source == "lr":
+        return f"{RESULTS}/{dataset}/x{scale}/diagnosis_lr/seed{seed}"
+    return f"{sr_dir(dataset, scale, source, seed)}/diagnosis"
+
+
+def diagnosis_outputs(folder):
+    names = (
+        "predictions.csv",
+        "val_predictions.csv",
+        "classifier_log.csv",
+        "summary.json",
+    )
+    return [f"{folder}/{name}" for name in names]
+
+
+def all_predictions(sources):
+    return [
+        f"{diagnosis_dir(d, s, source, seed)}/predictions.csv"
+        for d in DATASETS
+        for s in SCALES
+        for source in sources
+        for seed in SEEDS
+    ]
+
+
 def table_outputs(stem):
     return [f"{RESULTS}/tables/{stem}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def vs_paper_outputs(stem):
+    return [f"{RESULTS}/tables/{stem}_vs_paper.{ext}" for ext in ("csv", "md")]
+
+
+TABLE1_EXTRA = vs_paper_outputs("table1_psnr_ssim") + table_outputs(
+    "table_roi_psnr_ssim"
+)
+TABLE3_EXTRA = vs_paper_outputs("table3_diagnosis") + [
+    f"{RESULTS}/tables/table3_confusion.csv"
+]
 
 
 def all_metrics(methods):
@@ -96,12 +150,55 @@ def table_settings(methods):
         "seeds": SEEDS,
         "methods": [[m, CFG["methods"][m]["display"]] for m in methods],
         "bootstrap": CFG["bootstrap"],
+        "paper_names": {d: CFG["datasets"][d]["paper_name"] for d in DATASETS},
+        "paper_tables": os.path.join(workflow.basedir, "results/paper/reported_tables.csv"),
+        "rows": EXTRA_ROWS,
     }
 
 
 def all_tables():
-    """Table I always; Table II when any of SRDA's ablations is run."""
-    tables = table_outputs("table1_psnr_ssim")
+    """Table I (with its ROI table); Table II when any of SRDA's ablations is run; Table III
+    when the diagnosis experiment is on."""
+    tables = table_outputs("table1_psnr_ssim") + TABLE1_EXTRA
     if ABLATIONS:
-        tables += table_outputs("table2_ablation")
+        tables += table_outputs("table2_ablation") + vs_paper_outputs("table2_ablation")
+    if DIAGNOSE:
+        tables += table_outputs("table3_diagnosis") + TABLE3_EXTRA
     return tables
+
+
+def in_report(paths, caption, category):
+    """Tables: the CSV goes into the HTML report (with workflow/report/{caption}.rst)."""
+    wrap = lambda p: report(p, caption=f"../report/{caption}.rst", category=category)
+    return [wrap(p) if p.endswith(".csv") else p for p in paths]
+
+
+def figure_settings():
+    return {**table_settings(METHODS), "diagnosis": DIAGNOSE}
+
+
+def all_figures():
+    """(path, kind) of every figure file; kind names its caption in workflow/report/."""
+    out = []
+    for name in figure_files(figure_settings()):
+        stem = name.rsplit(".", 1)[0]
+        kind = next((k for k in FIGURE_KINDS if stem.endswith(k)), stem.split("_x")[-1])
+        out.append((f"{RESULTS}/figures/{name}", kind))
+    return out
+
+
+def figure_outputs():
+    """PNGs go into the HTML report, captioned by kind; PDFs are for papers."""
+    wrap = lambda p, kind: report(
+        p, caption=f"../report/{kind}.rst", category="Figures"
+    )
+    return [wrap(p, k) if p.endswith(".png") else p for p, k in all_figures()]
+
+
+FIGURE_KINDS = (
+    "qualitative",
+    "error_maps",
+    "attention",
+    "training_curves",
+    "psnr_vs_accuracy",
+)

@@ -1,11 +1,17 @@
-# Tables from the per-image metrics of the method jobs.
+# Tables from the per-image metrics of the method jobs and the predictions of the classifiers,
+# figures, and the provenance record. Files wrapped in in_report() go into
+# `snakemake --report results/report.html` with the caption of workflow/report/<caption>.rst.
 
 
 rule table1:
     input:
         all_metrics(METHODS),
     output:
-        table_outputs("table1_psnr_ssim"),
+        in_report(table_outputs("table1_psnr_ssim"), "table1", "Tables"),
+        in_report(
+            vs_paper_outputs("table1_psnr_ssim"), "vs_paper", "Tables beside the paper"
+        ),
+        in_report(table_outputs("table_roi_psnr_ssim"), "table_roi", "Tables"),
     log:
         f"{RESULTS}/logs/table1.log",
     benchmark:
@@ -24,7 +30,10 @@ rule table2:
     input:
         all_metrics(ABLATIONS),
     output:
-        table_outputs("table2_ablation"),
+        in_report(table_outputs("table2_ablation"), "table2", "Tables"),
+        in_report(
+            vs_paper_outputs("table2_ablation"), "vs_paper", "Tables beside the paper"
+        ),
     log:
         f"{RESULTS}/logs/table2.log",
     benchmark:
@@ -37,3 +46,67 @@ rule table2:
         out=lambda w, output: os.path.dirname(output[0]),
     shell:
         "srda-bench table2 --settings {params.settings} --out-dir {params.out} 2> {log}"
+
+
+rule table3:
+    input:
+        list(dict.fromkeys(all_predictions(EXTRA_ROWS + METHODS))),
+    output:
+        in_report(table_outputs("table3_diagnosis"), "table3", "Tables"),
+        in_report(
+            vs_paper_outputs("table3_diagnosis"), "vs_paper", "Tables beside the paper"
+        ),
+        in_report([f"{RESULTS}/tables/table3_confusion.csv"], "confusion", "Tables"),
+    log:
+        f"{RESULTS}/logs/table3.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/table3.tsv"
+    conda:
+        ENV
+    threads: 1
+    params:
+        settings=as_arg(table_settings(METHODS)),
+        out=lambda w, output: os.path.dirname(output[0]),
+    shell:
+        "srda-bench table3 --settings {params.settings} --out-dir {params.out} 2> {log}"
+
+
+rule figures:
+    input:
+        all_tables(),
+        # attention.npz is written by SRDA's run_method job beside test.npy (not declared)
+        [p for p in figure_inputs(figure_settings()) if not p.endswith(".npz")],
+    output:
+        figure_outputs(),
+    log:
+        f"{RESULTS}/logs/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures.tsv"
+    conda:
+        ENV
+    threads: 1
+    params:
+        settings=as_arg(figure_settings()),
+        out=f"{RESULTS}/figures",
+    shell:
+        "srda-bench figures --settings {params.settings} --out-dir {params.out} 2> {log}"
+
+
+rule provenance:
+    input:
+        all_tables(),
+        rules.figures.output,
+    output:
+        f"{RESULTS}/provenance.json",
+    log:
+        f"{RESULTS}/logs/provenance.log",
+    conda:
+        ENV
+    threads: 1
+    params:
+        config=as_arg(CFG),
+        repo=workflow.basedir,
+        results=RESULTS,
+    shell:
+        "srda-bench provenance --config {params.config} --repo {params.repo}"
+        " --results {params.results} --out {output} 2> {log}"
