@@ -47,11 +47,19 @@ def test_smoke_preset_writes_table1_for_all_datasets(smoke_run):
         "scale",
         "method",
         "seed",
+        "level",
         "metric",
         "value",
         "ci_low",
         "ci_high",
+        "n_subjects",
+        "p_value",
+        "p_holm",
     ]
+    # per volume only where subjects have several slices (the 3D sets)
+    assert set(table.loc[table["level"] == "volume", "dataset"]) == {"adni-mri", "adni-pet"}
+    table = table[table["level"] == "image"]
+    assert table.loc[table["method"] != "srda", "p_holm"].notna().all()
     assert set(table["dataset"]) == {"adni-mri", "adni-pet", "demented-mri"}
     assert set(table["method"]) >= {
         "bicubic",
@@ -75,7 +83,7 @@ def test_smoke_preset_writes_table1_for_all_datasets(smoke_run):
 def test_smoke_preset_writes_the_ablation_table(smoke_run):
     table = pd.read_csv(smoke_run / "results/tables/table2_ablation.csv")
     assert set(table["method"]) == {"srda_base", "srda_dconv", "srda_dconv_diag", "srda"}
-    assert len(table) == 3 * 4 * 2
+    assert len(table) == 3 * 4 * 2 + 2 * 4 * 2  # image level, plus volume level for 3D sets
     md = (smoke_run / "results/tables/table2_ablation.md").read_text()
     assert "SR+Dconv+Diag+Atten" in md and "| SR |" in md
 

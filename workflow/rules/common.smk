@@ -96,6 +96,17 @@ def diagnosis_dir(
     return f"{sr_dir(dataset, scale, source, seed)}/diagnosis"
 
 
+def diagnose_shell(source):
+    """The diagnose rules' command: `srda-bench diagnose` for one image source."""
+    method = " --method {wildcards.method}" if source == "sr" else ""
+    scale = " --scale {wildcards.scale}" if source != "hr" else ""
+    return (
+        f"srda-bench diagnose --source {source}{method}{scale} --seed {{wildcards.seed}}"
+        " --settings {params.settings} --data {params.data} --out {params.out}"
+        " --gpus {resources.gpu} --threads {threads} 2> {log}"
+    )
+
+
 def diagnosis_outputs(folder):
     names = (
         "predictions.csv",
@@ -151,7 +162,9 @@ def table_settings(methods):
         "methods": [[m, CFG["methods"][m]["display"]] for m in methods],
         "bootstrap": CFG["bootstrap"],
         "paper_names": {d: CFG["datasets"][d]["paper_name"] for d in DATASETS},
-        "paper_tables": os.path.join(workflow.basedir, "results/paper/reported_tables.csv"),
+        "paper_tables": os.path.join(
+            workflow.basedir, "results/paper/reported_tables.csv"
+        ),
         "rows": EXTRA_ROWS,
     }
 

@@ -1,16 +1,6 @@
 # Table III: one classifier per image source, trained from scratch with the same recipe
 # (config `diagnosis`): each method's SR output, the LR images at their own size, and HR.
-# The classifier's seed is the SR seed of the images it reads.
-
-
-def diagnose_shell(source):
-    method = " --method {wildcards.method}" if source == "sr" else ""
-    scale = " --scale {wildcards.scale}" if source != "hr" else ""
-    return (
-        f"srda-bench diagnose --source {source}{method}{scale} --seed {{wildcards.seed}}"
-        " --settings {params.settings} --data {params.data} --out {params.out}"
-        " --gpus {resources.gpu} --threads {threads} 2> {log}"
-    )
+# The classifier's seed is the SR seed of the images it reads. Commands: diagnose_shell (common.smk).
 
 
 rule diagnose_sr:

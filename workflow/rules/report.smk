@@ -87,7 +87,7 @@ rule figures:
     threads: 1
     params:
         settings=as_arg(figure_settings()),
-        out=f"{RESULTS}/figures",
+        out=lambda w, output: os.path.dirname(output[0]),
     shell:
         "srda-bench figures --settings {params.settings} --out-dir {params.out} 2> {log}"
 
@@ -106,7 +106,7 @@ rule provenance:
     params:
         config=as_arg(CFG),
         repo=workflow.basedir,
-        results=RESULTS,
+        results=lambda w, output: os.path.dirname(output[0]),
     shell:
         "srda-bench provenance --config {params.config} --repo {params.repo}"
         " --results {params.results} --out {output} 2> {log}"
