@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import platform
 import shutil
 import socket
@@ -23,6 +24,7 @@ from srda.data.split import SPLITS
 from srda.errors import InputError
 from srda.evaluate import score_method
 from srda.shards import read_meta, read_shard
+from srda.train import distributed
 from srda.train.infer import pick_device, super_resolve
 
 logger = logging.getLogger(__name__)
@@ -129,9 +131,12 @@ def fit(
     else:
         objective, predict = sr_objective(loss_kind), predict_sr
     train_dir = out_dir / "train"
-    _fresh_training_dir(train_dir, settings, seed)
+    ctx = distributed.current()
+    if ctx.is_main:  # data parallel: one process clears the folder, the others wait for it
+        _fresh_training_dir(train_dir, settings, seed)
+    distributed.barrier(ctx)
     summary = train(model, objective, predict, data_dir, scale, run_settings, train_dir, device)
-    if summary.get("trained"):
+    if summary.get("trained") and ctx.is_main:
         load_weights(model, summary["weights"])
     return summary
 
@@ -209,7 +214,19 @@ def run_method(
     torch.set_flush_denormal(True)
     torch.manual_seed(seed)
     device = pick_device(gpus)
-    logger.info("job on host %s, device %s", socket.gethostname(), device)
+    ctx = distributed.env_context()  # torchrun: one process per GPU (srda.train.distributed)
+    if ctx.parallel:
+        device = distributed.rank_device(device, ctx)
+        distributed.init_from_env(device)
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    logger.info(
+        "job on host %s, device %s%s",
+        socket.gethostname(),
+        device,
+        f", SLURM job {slurm_job}" if slurm_job else "",
+    )
+    if gpus and device.type != "cuda":
+        logger.warning("given %d GPU(s) but CUDA is not available: running on the CPU", gpus)
     if settings.get("external"):
         raise InputError(settings["name"], "external methods are written by their own rule")
     info = _dataset_info(data_dir)
@@ -217,6 +234,11 @@ def run_method(
     n_params = sum(p.numel() for p in sr_network(model).parameters())
     out_dir.mkdir(parents=True, exist_ok=True)
     training = fit(model, settings, data_dir, scale, seed, out_dir, device) if n_params else {}
+    if ctx.parallel:  # rank 0 alone super-resolves and scores with the trained weights
+        distributed.barrier(ctx)
+        distributed.shutdown()
+        if not ctx.is_main:
+            return {"method": settings["name"], "rank": ctx.rank, "training": training}
 
     sr_net = sr_network(model)
     for split in SPLITS:
@@ -237,6 +259,7 @@ def run_method(
         "seed": seed,
         "device": str(device),
         "host": socket.gethostname(),
+        "slurm_job_id": slurm_job,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -16,6 +16,13 @@ Outputs in ``out_dir``:
 
 Every checkpoint holds only tensors, dicts, lists, numbers and strings, so it loads with
 ``torch.load(path, weights_only=True)``, and is written to a temporary file then renamed.
+
+Data parallel (several processes, e.g. ``torchrun --nproc_per_node 4``; see
+``srda.train.distributed``): when a process group is initialised, ``batch_size`` stays the
+global batch of one step and each process trains on its ``batch_size / world_size`` slice of
+it; DDP averages the gradients, so the steps equal a single-process run's (up to rounding, and
+except for batch norm statistics on CPU). The learning rate is not rescaled: the global batch
+did not change. Only rank 0 validates and writes logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from tqdm import tqdm
 from srda.errors import InputError
 from srda.metrics import psnr
 from srda.shards import atomic_path, read_shard
+from srda.train import distributed
 from srda.train.data import PatchSampler, load_split
 from srda.train.losses import predict_sr
 
@@ -398,6 +406,8 @@ def _train(
     device: torch.device,
 ) -> dict[str, Any]:
     torch.manual_seed(settings.seed)
+    ctx = distributed.current()
+    distributed.check_batch(settings.batch_size, ctx)
     ckpt_dir = out_dir / CHECKPOINT_DIR
     last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
     log_path = out_dir / LOG_NAME
@@ -415,6 +425,7 @@ def _train(
     if settings.channels_last:
         model.to(memory_format=torch.channels_last)
     model.train()
+    net = distributed.wrap(model, device, ctx)  # what the objective calls (DDP when parallel)
     optimizer = torch.optim.Adam(params, lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(settings, done))
     scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" else None
@@ -439,13 +450,17 @@ def _train(
         last_val = ckpt.get("last_val_psnr")
         seconds_before = float(ckpt.get("seconds", 0.0))
         _warn_changed(ckpt.get("settings") or {}, settings, last_path)
-        log = TrainLog(log_path, resume_step=start)
+        log = TrainLog(log_path, resume_step=start) if ctx.is_main else _NoLog()
         logger.info("resuming from %s at step %d of %d", last_path, start, settings.steps)
-    else:
+    elif ctx.is_main:
         best_path.unlink(missing_ok=True)  # left by a run that died before its first checkpoint
         log = TrainLog(log_path, resume_step=None)
+    else:
+        log = _NoLog()
 
     def checkpoint(step: int, seconds: float) -> None:
+        if not ctx.is_main:
+            return
         save_checkpoint(
             {
                 "format": CHECKPOINT_FORMAT,
@@ -476,12 +491,17 @@ def _train(
     t0 = time.perf_counter()
     seconds = seconds_before
     bar = tqdm(
-        total=steps, initial=min(start, steps), desc="training", unit="step", mininterval=1.0
+        total=steps,
+        initial=min(start, steps),
+        desc="training",
+        unit="step",
+        mininterval=1.0,
+        disable=not ctx.is_main,
     )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patches") as pool:
         pending = pool.submit(sampler.batch, start + 1) if start < steps else None
         for step in range(start + 1, steps + 1):
-            batch = pending.result()
+            batch = distributed.shard_batch(pending.result(), ctx)
             if step < steps:  # the sampler is stateless: the next batch is drawn meanwhile
                 pending = pool.submit(sampler.batch, step + 1)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -492,7 +512,7 @@ def _train(
 
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, settings.precision):
-                loss, terms = objective(model, batch)
+                loss, terms = objective(net, batch)
             if scaler is not None:
                 scaler.scale(loss).backward()
                 if settings.grad_clip is not None:
@@ -508,15 +528,22 @@ def _train(
             scheduler.step()
 
             loss_value = float(loss.detach())
+            term_values = _term_values(terms)
+            if ctx.parallel:  # log the global batch's loss: the mean over processes
+                loss_value, *rest = distributed.mean_over_ranks(
+                    [loss_value, *term_values.values()], ctx, device
+                )
+                term_values = dict(zip(term_values, rest, strict=True))
             if not math.isfinite(loss_value) and scaler is None:
                 raise FloatingPointError(
                     f"loss is {loss_value} at step {step}; last good checkpoint: {last_path}"
                 )
-            row: dict[str, Any] = {"step": step, "loss": loss_value, **_term_values(terms)}
+            row: dict[str, Any] = {"step": step, "loss": loss_value, **term_values}
             row["lr"] = step_lr
 
             val_psnr = None
-            if len(val_hr) and ((val_every and step % val_every == 0) or step == steps):
+            validating = (val_every and step % val_every == 0) or step == steps
+            if ctx.is_main and len(val_hr) and validating:
                 val_psnr = validate(
                     model,
                     predict,
@@ -573,7 +600,15 @@ def _train(
         "log": str(log_path),
         "device": str(device),
         "precision": settings.precision,
+        "processes": ctx.world_size,
     }
+
+
+class _NoLog:
+    """The training log of a process other than rank 0: it writes nothing."""
+
+    def append(self, row: dict[str, Any]) -> None:
+        pass
 
 
 def _warn_changed(saved: dict[str, Any], settings: TrainSettings, path: Path) -> None:
