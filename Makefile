@@ -17,9 +17,15 @@ setup: $(STAMP)
 
 run: setup
 	$(SNAKEMAKE) --cores all
+	$(SNAKEMAKE) --report results/report.html
+
+# The HTML report of a finished run (every table and figure, captioned): results/report.html.
+report: setup
+	$(SNAKEMAKE) --report results/report.html
 
 smoke: setup
 	$(SNAKEMAKE) --cores all --config preset=smoke results_dir=results/smoke
+	$(SNAKEMAKE) --report results/smoke/report.html --config preset=smoke results_dir=results/smoke
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
@@ -31,3 +37,18 @@ lint: setup
 
 clean:
 	rm -rf results/smoke .snakemake
+
+# A one-node SLURM cluster on this machine (scripts/slurm_local.sh: apt-get installs slurm-wlm
+# and munge if missing; needs root), then the smoke preset for one dataset through
+# profiles/slurm and locally, Table I compared (tests/test_slurm.py). The test starts the
+# daemons and stops the ones it started.
+CLUSTER_STAMP := $(VENV)/.cluster-stamp
+
+$(CLUSTER_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
+	touch $(CLUSTER_STAMP)
+
+.PHONY: test-slurm
+test-slurm: $(CLUSTER_STAMP)
+	scripts/slurm_local.sh install
+	SRDA_TEST_SLURM=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -s -m slurm tests/test_slurm.py

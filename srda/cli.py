@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -58,7 +60,14 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 def cmd_run_method(args: argparse.Namespace) -> None:
     from srda.run import run_method
+    from srda.train import distributed
 
+    processes = distributed.processes_for_gpus(args.gpus)
+    if processes > 1 and not distributed.launched_by_torchrun():  # data parallel, one per GPU
+        code = distributed.relaunch_with_torchrun(processes, args.argv)
+        if code:
+            raise SystemExit(code)
+        return
     run_method(
         args.settings,
         Path(args.data),
@@ -77,6 +86,32 @@ def cmd_score(args: argparse.Namespace) -> None:
     logger.info("PSNR %.2f dB, SSIM %.4f", scores["psnr"].mean(), scores["ssim"].mean())
 
 
+def cmd_diagnose(args: argparse.Namespace) -> None:
+    import torch
+
+    from srda.diagnosis import ClassifierSettings, run_diagnosis
+    from srda.train.infer import pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        settings = ClassifierSettings.from_dict({**args.settings, "seed": args.seed})
+    except ValueError as exc:
+        raise InputError("--settings", str(exc)) from exc
+    device = pick_device(args.gpus)
+    logger.info("diagnosis of %s (%s) on %s", args.source, args.method or "-", device)
+    run_diagnosis(
+        Path(args.data),
+        args.source,
+        settings,
+        Path(args.out),
+        scale=args.scale,
+        method=args.method,
+        sr_seed=args.seed,
+        device=device,
+    )
+
+
 def cmd_params(args: argparse.Namespace) -> None:
     from srda.run import parameter_counts
 
@@ -86,8 +121,25 @@ def cmd_params(args: argparse.Namespace) -> None:
 def cmd_table(args: argparse.Namespace) -> None:
     from srda.report import build
 
-    writer = {"table1": build.write_table1, "table2": build.write_table2}[args.command]
+    writer = {
+        "table1": build.write_table1,
+        "table2": build.write_table2,
+        "table3": build.write_table3,
+    }[args.command]
     writer(args.settings, Path(args.out_dir))
+
+
+def cmd_figures(args: argparse.Namespace) -> None:
+    from srda.report.figures import write_figures
+
+    written = write_figures(args.settings, Path(args.out_dir))
+    logger.info("wrote %d figure files to %s", len(written), args.out_dir)
+
+
+def cmd_provenance(args: argparse.Namespace) -> None:
+    from srda.report.provenance import write_provenance
+
+    write_provenance(Path(args.results), args.config, Path(args.repo), Path(args.out))
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
@@ -123,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_run_method)
 
+    p = sub.add_parser("diagnose", help="train and test one classifier of Table III")
+    p.add_argument("--settings", type=_json, required=True, help="the classifier recipe")
+    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--source", required=True, choices=("sr", "lr", "hr"))
+    p.add_argument("--method", help="the SR method whose output to classify (source sr)")
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="SR seed of the images and the classifier")
+    p.add_argument("--out", required=True, help="folder for predictions.csv and the logs")
+    p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=cmd_diagnose)
+
     p = sub.add_parser("score", help="PSNR/SSIM of SR shards an external tool wrote")
     p.add_argument("--data", required=True, help="results/{dataset}")
     p.add_argument("--scale", type=int, required=True)
@@ -138,11 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (
         ("table1", "Table I (PSNR/SSIM of every method)"),
         ("table2", "Table II (PSNR/SSIM of SRDA's ablations)"),
+        ("table3", "Table III (diagnosis on each method's output, LR and HR)"),
     ):
-        p = sub.add_parser(name, help=f"{what} from the per-image test metrics")
+        p = sub.add_parser(name, help=f"{what} from the jobs' outputs")
         p.add_argument("--settings", type=_json, required=True)
         p.add_argument("--out-dir", required=True, help="results/tables")
         p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("figures", help="every figure (PNG and PDF) from the results tree")
+    p.add_argument("--settings", type=_json, required=True)
+    p.add_argument("--out-dir", required=True, help="results/figures")
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("provenance", help="results/provenance.json: code, packages, config, jobs")
+    p.add_argument("--config", type=_json, required=True, help="the resolved configuration")
+    p.add_argument("--repo", required=True, help="the workflow's folder (for the git commit)")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument("--out", required=True, help="results/provenance.json")
+    p.set_defaults(func=cmd_provenance)
 
     p = sub.add_parser("upscale", help="super-resolve a NIfTI volume or 2D image with a model")
     p.add_argument("--model", required=True, help="an sr_model.pt written by run-method")
@@ -156,10 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
+    )
+    if int(os.environ.get("RANK") or 0) > 0:  # data parallel: rank 0 alone reports progress
+        logging.getLogger().setLevel(logging.WARNING)
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    logger.info(
+        "srda-bench %s on host %s%s",
+        args.command,
+        socket.gethostname(),
+        f", SLURM job {slurm_job}" if slurm_job else "",
     )
     try:
         args.func(args)

@@ -27,7 +27,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 def copy_workflow(dest: Path) -> Path:
     for name in ("Snakefile", "config.yaml"):
         shutil.copy(REPO / name, dest / name)
-    for name in ("workflow", "envs", "profiles"):
+    for name in ("workflow", "envs", "profiles", "results/paper"):
         shutil.copytree(REPO / name, dest / name)
     return dest
 
