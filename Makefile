@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SNAKEMAKE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake
 
-.PHONY: setup run smoke test lint report clean
+.PHONY: setup run smoke test lint report clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ smoke: setup
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+# Speed of the suite's own code (benchmarks/harness.py, ~20 min budget on 2 cores): writes
+# results/bench/bench.json and bench.md. Options after BENCH_ARGS, e.g.
+# make bench BENCH_ARGS="--time-budget 600 --smoke-results results/smoke" (or --run-smoke, --tiny).
+BENCH_ARGS ?=
+bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/harness.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

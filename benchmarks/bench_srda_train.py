@@ -256,16 +256,23 @@ def run_precision(
     lambda1: float = LAMBDA1,
     lambda2: float = LAMBDA2,
     attention_loss: str = "mean",
+    adam_fused: bool = False,
 ) -> dict[str, Any]:
     """Warm-up then timed steps of one precision, from ``initial_state`` with a fresh Adam.
 
     ``deadline`` (a ``time.perf_counter()`` value): every warm-up step and the first timed step
     always run; a further timed step runs only if the last step's duration still fits before
     the deadline (``budget_cut`` in the result says when steps were dropped).
+    ``adam_fused``: Adam's fused kernel (``torch.optim.Adam(..., fused=True)``) instead of the
+    default one (the trainer's).
     """
     model.load_state_dict(initial_state)
     model.train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=ADAM_LR)
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=ADAM_LR,
+        **({"fused": True} if adam_fused else {}),
+    )
     objective = joint_objective(
         srda_loss, lambda1=lambda1, lambda2=lambda2, attention_loss=attention_loss
     )

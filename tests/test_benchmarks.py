@@ -134,3 +134,320 @@ def test_read_cpuinfo_parses_flags(bench_srda_train, tmp_path):
 def test_bad_patch_is_rejected(bench_srda_train):
     with pytest.raises(SystemExit):
         bench_srda_train.parse_args(["--patch", "30", "--scale", "4"])
+
+
+# --------------------------------------------------------------------------------------------
+# The harness (`make bench`): one tiny end-to-end run against a hand-made smoke run
+
+
+HEADLINE_NUMBERS = (
+    "srda_train_imgs_per_s_plain",
+    "srda_train_imgs_per_s_tuned",
+    "srda_train_speedup",
+    "matmul_peak_gflops",
+    "srda_body_gflops",
+    "eval_speedup_vs_skimage",
+    "eval_share_of_wall",
+    "paper_gpu_hours_estimate",
+    "smoke_wall_s",
+    "per_job_overhead_s",
+    "workflow_peak_rss_mb",
+    "data_slices_per_s",
+    "data_peak_rss_mb",
+)
+TSV_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+#: Fake smoke jobs: (benchmark file, seconds, peak MB, end time). First start 990, last end 1060.
+FAKE_JOBS = (
+    ("synthesize/adni-mri.tsv", 10.0, 300.0, 1000.0),
+    ("prepare/adni-mri.tsv", 4.0, 450.0, 1005.0),
+    ("run_method/adni-mri_x4_bicubic_seed0.tsv", 20.0, 600.0, 1030.0),
+    ("run_method/adni-mri_x4_srda_seed0.tsv", 40.0, 900.0, 1050.0),
+    ("table1.tsv", 5.0, 200.0, 1060.0),
+)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    """The harness module; its sibling modules import each other by plain name."""
+    import importlib
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module("harness")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _fake_smoke_run(root: Path) -> Path:
+    """A finished-run layout: benchmark files with known times, one dataset, two SR shards."""
+    import os
+
+    import numpy as np
+    import pandas as pd
+
+    for rel, seconds, rss, end in FAKE_JOBS:
+        path = root / "benchmarks" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            TSV_HEADER + f"{seconds}\t0:00:{seconds:02.0f}\t{rss}\t1\t1\t1\t0\t0\t0\t1\n"
+        )
+        os.utime(path, (end, end))
+    data = root / "adni-mri"
+    rng = np.random.default_rng(0)
+    hr = rng.random((2, 48, 48)).astype(np.float32)
+    roi = np.zeros((2, 48, 48), np.uint8)
+    roi[:, 16:32, 16:32] = 1
+    (data / "x4").mkdir(parents=True)
+    np.save(data / "test_hr.npy", hr)
+    np.save(data / "test_roi.npy", roi)
+    pd.DataFrame(
+        {"index": [0, 1], "subject": ["s1", "s2"], "slice": [3, 4], "label": ["CN", "AD"]}
+    ).to_csv(data / "test_meta.csv", index=False)
+    (data / "dataset.json").write_text(
+        json.dumps(
+            {
+                "counts": {"train": 8, "val": 2, "test": 2},
+                "has_roi": True,
+                "roi_labels": {"1": "hippocampus"},
+            }
+        )
+    )
+    for method in ("bicubic", "srda"):
+        sr_dir = data / "x4" / "sr" / method / "seed0"
+        sr_dir.mkdir(parents=True)
+        noisy = hr + 0.05 * rng.standard_normal(hr.shape).astype(np.float32)
+        np.save(sr_dir / "test.npy", np.clip(noisy, 0, 1))
+    return root
+
+
+@pytest.fixture(scope="module")
+def harness_run(harness, tmp_path_factory) -> tuple[dict, dict, str, Path]:
+    """(returned result, bench.json read back, bench.md, the fake smoke run)."""
+    smoke = _fake_smoke_run(tmp_path_factory.mktemp("smoke"))
+    out = tmp_path_factory.mktemp("bench") / "bench"
+    argv = ["--tiny", "--threads", "1", "--quiet", "--out", str(out), "--smoke-results", str(smoke)]
+    result = harness.main(argv)
+    written = json.loads((out / "bench.json").read_text())
+    return result, written, (out / "bench.md").read_text(), smoke
+
+
+def test_harness_writes_json_and_markdown(harness_run, harness):
+    result, written, md, _ = harness_run
+    assert written == json.loads(json.dumps(result, default=str))
+    assert written["errors"] == {}
+    assert written["mode"] == "tiny"
+    for key in harness.HEADLINE:
+        assert key in written, key
+        assert f"`{key}`" in md
+    for heading in ("## Headline", "## Targets", "## SRDA joint training", "## Every method"):
+        assert heading in md
+    for heading in ("## Evaluation", "## Workflow", "## Data stage", "## Paper preset"):
+        assert heading in md
+    # every table row has as many cells as its header
+    for block in md.split("\n\n"):
+        rows = [r for r in block.splitlines() if r.startswith("|")]
+        if rows:
+            assert len({r.count(" | ") for r in rows if not r.startswith("|---")}) == 1, block
+
+
+def test_harness_headline_figures_are_positive(harness_run):
+    _, data, _, _ = harness_run
+    for key in HEADLINE_NUMBERS:
+        assert _positive(data[key]), (key, data[key], data["nulls"].get(key))
+    assert data["nulls"] == {}
+    assert data["srda_train_tuned_config"] in data["sections"]["srda_train"]["candidates"]
+    assert data["srda_train_speedup"] == pytest.approx(
+        data["srda_train_imgs_per_s_tuned"] / data["srda_train_imgs_per_s_plain"]
+    )
+    assert data["eval_max_abs_diff"] <= 1e-6
+    m = data["machine"]
+    assert isinstance(m["cpu_model"], str) and m["cpu_model"] and m["threads"] == 1
+    assert data["budget"]["time_budget_s"] == 120 and _positive(data["budget"]["wall_s"])
+
+
+def test_harness_targets_follow_the_figures(harness_run):
+    _, data, _, _ = harness_run
+    t = data["targets"]
+    assert t["srda_train_2x"]["met"] is (data["srda_train_speedup"] >= 2)
+    assert t["smoke_under_8_min"]["measured"] == data["smoke_wall_s"]
+    assert t["smoke_under_8_min"]["met"] is True  # 70 s
+    assert t["peak_memory_under_4gb"]["measured"] == 900.0
+    assert t["quick_under_45_min"]["met"] is None and t["quick_under_45_min"]["note"]
+
+
+def test_harness_srda_plain_and_tuned_candidates(harness_run, harness):
+    _, data, _, _ = harness_run
+    st = data["sections"]["srda_train"]
+    assert (st["size"], st["batch"], st["patch_hr"], st["patch_lr"]) == ("tiny", 2, 16, 4)
+    assert st["plain"]["config"] == {"precision": "fp32", "channels_last": False, "fused": False}
+    assert set(st["candidates"]) == set(harness.bench_methods.TUNED_CANDIDATES)
+    for name, r in st["candidates"].items():
+        if "skipped" in r:
+            continue
+        assert _positive(r["images_per_second"]), name
+        assert r["config"]["precision"] in ("fp32", "bf16")
+    assert _positive(st["train_flops_per_image"]) and _positive(st["plain_gflops"])
+    assert st["parameters"]["total"] == st["parameters"]["sr_net"] + st["parameters"]["diag_net"]
+
+
+def test_harness_every_method(harness_run, harness):
+    _, data, _, _ = harness_run
+    ms = data["sections"]["methods"]["methods"]
+    cfg = harness.bench_methods.resolved_config("smoke")
+    assert list(ms) == harness.bench_methods.python_methods(cfg)
+    assert "lanczos" not in ms  # an outside tool: no Python model
+    for name, row in ms.items():
+        inf = row["infer"]
+        assert _positive(inf["items_per_second"]) and _positive(inf["flops_per_image"]), name
+        if name == "bicubic":
+            assert row["train"] is None and row["sr_parameters"] == 0
+            continue
+        tr = row["train"]
+        assert _positive(tr["items_per_second"]) and _positive(tr["flops_per_image"]), name
+        assert _positive(tr["gflops_achieved"])
+    # srda's training row is the plain SRDA run, not a second measurement
+    plain = data["sections"]["srda_train"]["plain"]
+    assert ms["srda"]["train"]["items_per_second"] == plain["images_per_second"]
+
+
+def test_harness_compute_and_eval(harness_run):
+    _, data, _, _ = harness_run
+    body = data["sections"]["body"]
+    assert body["gflops"] == pytest.approx(body["flops_per_step"] / body["median_step_s"] / 1e9)
+    assert data["srda_body_gflops"] == body["gflops"]
+    mm = data["sections"]["matmul"]
+    assert mm["n"] == 256 and data["matmul_peak_gflops"] == mm["gflops_best"]
+    ev = data["sections"]["eval"]
+    assert (ev["images"], ev["size"], ev["crop"]) == (8, 48, 4)
+    assert data["eval_speedup_vs_skimage"] == pytest.approx(ev["skimage_s"] / ev["suite_s"])
+
+
+def test_harness_reads_the_smoke_run(harness_run):
+    _, data, _, smoke = harness_run
+    wf = data["sections"]["workflow"]
+    run = wf["run"]
+    assert wf["smoke_results"] == str(smoke)
+    assert run["wall_s"] == pytest.approx(70.0)  # first start 990, last end 1060
+    assert run["wall_source"].startswith("benchmark file times")
+    assert run["jobs"] == 5 and run["job_seconds_total"] == pytest.approx(79.0)
+    assert run["largest_job"] == "run_method/adni-mri_x4_srda_seed0"
+    assert {r["rule"]: r["jobs"] for r in run["per_rule"]}["run_method"] == 2
+    assert run["eval"]["shards"] == 2 and run["eval"]["images"] == 4
+    assert data["eval_share_of_wall"] == pytest.approx(run["eval"]["seconds"] / 70.0)
+    d = data["sections"]["data"]
+    assert d["slices"] == 12 and d["peak_rss_mb"] == 450.0
+    assert d["slices_per_s_total"] == pytest.approx(12 / 14)
+    assert d["source"].startswith("the smoke run")
+
+
+def test_harness_gpu_hours(harness_run, harness):
+    _, data, _, _ = harness_run
+    g = data["sections"]["gpu_hours"]
+    a = g["assumptions"]
+    assert (a["gpu_peak_tflops"], a["gpu_utilisation"], a["preset"]) == (312.0, 0.4, "paper")
+    assert a["model_sizes"].startswith("tiny")
+    assert g["gpu_hours"] == pytest.approx(g["total_flops"] / (a["sustained_tflops"] * 1e12) / 3600)
+    assert data["paper_gpu_hours_estimate"] == g["gpu_hours"]
+    assert sum(g["gpu_hours_by_part"].values()) == pytest.approx(g["gpu_hours"])
+    ds = g["datasets"]
+    assert set(ds) == {"adni-mri", "adni-pet", "demented-mri"}
+    assert ds["demented-mri"]["images_train"] == round(2670 * 0.8)
+    assert ds["adni-mri"]["slices_per_subject"] > 10  # slices of a 1 mm volume
+    srda = ds["adni-mri"]["methods"]["srda"]
+    assert srda["batch"] == 128 and srda["epochs"] == 1000
+    assert srda["steps"] == math.ceil(1000 * ds["adni-mri"]["images_train"] / 128)
+
+
+def test_harness_without_smoke_run_times_the_data_stage(harness, tmp_path, monkeypatch):
+    monkeypatch.setattr(harness.smoke_run, "DEFAULT_SMOKE", tmp_path / "no-such-run")
+    out = tmp_path / "bench"
+    data = harness.main(
+        ["--tiny", "--threads", "1", "--quiet", "--out", str(out)] + ["--sections", "data"]
+    )
+    assert data["errors"] == {}
+    d = data["sections"]["data"]
+    assert d["source"].startswith("a small synthetic cohort")
+    assert d["slices"] > 0 and _positive(d["slices_per_s_total"]) and _positive(d["peak_rss_mb"])
+    assert data["smoke_wall_s"] is None and "not run" in data["nulls"]["smoke_wall_s"]
+    assert (out / "bench.md").read_text().startswith("# Benchmarks")
+
+
+def test_pick_results_says_why_there_is_no_run(harness, tmp_path):
+    where, why = harness.smoke_run.pick_results(None, default=tmp_path)
+    assert where is None and "make smoke" in why and "--run-smoke" in why
+    where, why = harness.smoke_run.pick_results(tmp_path)
+    assert where is None and "no benchmarks/" in why
+    (tmp_path / "benchmarks").mkdir()
+    assert harness.smoke_run.pick_results(None, default=tmp_path)[0] == tmp_path
+
+
+def test_budget_shares_time_by_weight(harness):
+    budget = harness.Budget(100.0, {"a": 1.0, "b": 3.0})
+    import time
+
+    now = time.perf_counter()
+    assert budget.start("a") - now == pytest.approx(25.0, abs=0.5)
+    assert budget.start("b") - now == pytest.approx(100.0, abs=0.5)  # a's unused time flows on
+    summary = budget.close()
+    assert set(summary["section_seconds"]) == {"a", "b"} and summary["over_budget"] is False
+    assert harness.Budget(0, {"a": 1.0}).start("a") is None
+
+
+def test_time_steps_stops_at_the_deadline(harness):
+    import time
+
+    time_steps = harness.bench_methods.time_steps
+    result = time_steps(lambda: time.sleep(0.01), 4, 1, 5, time.perf_counter(), "t")
+    assert result["timed_steps"] == 1 and result["budget_cut"] is True
+    assert result["items_per_second"] == pytest.approx(4 / result["median_step_s"])
+    assert len(result["warmup_step_seconds"]) == 1
+
+
+def test_flops_count_the_deformable_conv_and_scale_with_area(harness):
+    import baselines  # noqa: F401
+    from srda import registry
+    from srda.train.losses import sr_objective
+
+    bm = harness.bench_methods
+    objective = sr_objective("l1")
+    plain = registry.build("srda_base", size="tiny")  # plain 3x3 head conv, 1 -> 16
+    deform = registry.build("srda_dconv", size="tiny")  # offset conv 1 -> 18, deformable 1 -> 16
+    f_plain = bm.train_flops_per_image(plain, objective, 16)
+    f_deform = bm.train_flops_per_image(deform, objective, 16)
+    pixels = 4 * 4  # LR side 16 / 4
+    conv = 2 * 16 * 9 * pixels  # the head's forward multiply-adds x 2
+    offset = 2 * 18 * 9 * pixels
+    # plain head: forward + weight gradient (the input needs none); deformable head: the offset
+    # conv likewise, and the deformable conv forward + two convs' worth backward (weight and
+    # offset gradients)
+    assert f_deform - f_plain == (2 * offset + 3 * conv) - 2 * conv
+    assert bm.train_flops_per_image(deform, objective, 32) == 4 * f_deform
+
+
+def test_eval_rejects_values_that_differ(harness, monkeypatch):
+    ev = harness.bench_eval
+    real = ev.suite
+    monkeypatch.setattr(
+        ev, "suite", lambda sr, hr, crop: (real(sr, hr, crop)[0] + 1e-3, real(sr, hr, crop)[1])
+    )
+    with pytest.raises(AssertionError, match="disagree"):
+        ev.bench_metrics(2, 24, 4, 1, None)
+
+
+def test_run_smoke_starts_a_fresh_smoke_run(harness, tmp_path, monkeypatch):
+    sr = harness.smoke_run
+    calls = []
+
+    def fake_run(cmd, cwd, env, stdout, stderr):
+        calls.append((cmd, cwd, env["PATH"]))
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(sr.subprocess, "run", fake_run)
+    target = tmp_path / "smoke"
+    (target / "benchmarks").mkdir(parents=True)  # an earlier run: removed, not reused
+    wall = sr.run_smoke(target, tmp_path / "smoke.log")
+    assert wall >= 0 and not target.exists()
+    (cmd, cwd, path) = calls[0]
+    assert cmd[1:] == ["--cores", "all", "--config", "preset=smoke", f"results_dir={target}"]
+    assert Path(cmd[0]).name == "snakemake" and cwd == sr.REPO
+    assert path.split(":")[0] == str(Path(sys.executable).parent)  # srda-bench on the PATH

@@ -1,0 +1,245 @@
+"""Shared pieces of the benchmark harness: time budgets, step timing, FLOP counting, matmul peak.
+
+Nothing here knows about SR methods; ``harness.py`` and the ``bench_*`` modules use it.
+
+- ``Budget``: one overall deadline, shared out between sections by weight; time a section does
+  not use flows to the sections after it.
+- ``time_steps``: warm-up steps, then timed steps while the deadline allows (at least one timed
+  step always runs, so a figure always exists); the figure is items / median step time.
+- ``count_flops``: FLOPs of a callable from ``torch.utils.flop_counter.FlopCounterMode`` (matrix
+  multiplies and convolutions, forward and backward), with torchvision's deformable convolution
+  added (the counter does not know it).
+- ``matmul_peak``: the best GFLOP/s of ``torch.mm`` on large fp32 matrices.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+logger = logging.getLogger("bench")
+
+
+# --------------------------------------------------------------------------------------------
+# Time budget
+
+
+class Budget:
+    """An overall deadline shared out between named sections by weight.
+
+    ``start(name)`` gives the section ``weight / (weights of the sections not yet started)`` of
+    the time left, so a section that finishes early leaves its time to the later ones.
+    ``seconds`` <= 0 means no budget (every deadline is None).
+    """
+
+    def __init__(self, seconds: float, weights: dict[str, float]) -> None:
+        if any(w <= 0 for w in weights.values()):
+            raise ValueError(f"section weights must be positive: {weights}")
+        self.seconds = float(seconds)
+        self.begin = time.perf_counter()
+        self.end = self.begin + self.seconds if self.seconds > 0 else None
+        self.weights = dict(weights)
+        self.pending = list(weights)
+        self.used: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None
+
+    def remaining(self) -> float | None:
+        return None if self.end is None else self.end - time.perf_counter()
+
+    def start(self, name: str) -> float | None:
+        """Begin a section; returns its deadline (a ``time.perf_counter()`` value) or None."""
+        if name not in self.pending:
+            raise KeyError(f"section {name!r} is not pending (pending: {self.pending})")
+        self._finish()
+        share = self.weights[name] / sum(self.weights[s] for s in self.pending)
+        self.pending.remove(name)
+        now = time.perf_counter()
+        self._current = (name, now)
+        if self.end is None:
+            return None
+        return now + max(0.0, self.end - now) * share
+
+    def _finish(self) -> None:
+        if self._current is not None:
+            name, t0 = self._current
+            self.used[name] = round(time.perf_counter() - t0, 3)
+            self._current = None
+
+    def close(self) -> dict[str, Any]:
+        """End the current section; the summary written into bench.json."""
+        self._finish()
+        wall = time.perf_counter() - self.begin
+        return {
+            "time_budget_s": self.seconds if self.seconds > 0 else None,
+            "wall_s": round(wall, 3),
+            "over_budget": bool(self.seconds > 0 and wall > self.seconds),
+            "section_seconds": self.used,
+        }
+
+
+def split_deadline(deadline: float | None, parts: int) -> float | None:
+    """The deadline of the first of ``parts`` equal shares of the time left before ``deadline``."""
+    if deadline is None:
+        return None
+    now = time.perf_counter()
+    return now + max(0.0, deadline - now) / max(1, parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+
+
+def time_steps(
+    step: Callable[[], Any],
+    items: int,
+    warmup: int,
+    steps: int,
+    deadline: float | None,
+    label: str,
+    sync: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``warmup`` untimed then up to ``steps`` timed calls of ``step``.
+
+    Every warm-up call and the first timed call always run; a further timed call runs only if
+    the last call's duration still fits before ``deadline``. ``items`` is what one call
+    processes (images), so ``items_per_second = items / median``. ``sync`` (e.g. a CUDA
+    synchronize) is called before each clock read.
+    """
+    sync = sync or (lambda: None)
+    warm: list[float] = []
+    times: list[float] = []
+    cpu: list[float] = []
+    last = 0.0
+    for i in range(warmup + steps):
+        timed = i >= warmup
+        if timed and times and deadline is not None and time.perf_counter() + last > deadline:
+            break
+        sync()
+        c0, t0 = time.process_time(), time.perf_counter()
+        step()
+        sync()
+        last = time.perf_counter() - t0
+        if timed:
+            times.append(last)
+            cpu.append(time.process_time() - c0)
+        else:
+            warm.append(last)
+        logger.info(
+            "  %s: %s step %d: %.3f s (%.2f items/s)",
+            label,
+            "timed" if timed else "warm-up",
+            (i - warmup + 1) if timed else i + 1,
+            last,
+            items / last if last > 0 else math.inf,
+        )
+    median = statistics.median(times)
+    return {
+        "items_per_second": items / median,
+        "median_step_s": median,
+        "min_step_s": min(times),
+        "max_step_s": max(times),
+        "step_seconds": times,
+        "warmup_step_seconds": warm,
+        "timed_steps": len(times),
+        "steps_requested": steps,
+        "budget_cut": len(times) < steps,
+        "cpu_per_wall": sum(cpu) / sum(times) if sum(times) > 0 else None,
+    }
+
+
+def best_of(fn: Callable[[], Any], repeats: int, deadline: float | None) -> list[float]:
+    """Wall seconds of up to ``repeats`` calls (at least one; more while the deadline allows)."""
+    times: list[float] = []
+    for _ in range(max(1, repeats)):
+        if times and deadline is not None and time.perf_counter() + times[-1] > deadline:
+            break
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+# --------------------------------------------------------------------------------------------
+# FLOPs
+
+
+def _conv_flops(n: int, c_out: int, c_in_per_group: int, kh: int, kw: int, h: int, w: int) -> int:
+    """Multiply-adds of a dense convolution, counted as 2 FLOPs each (as FlopCounterMode does)."""
+    return 2 * n * c_out * c_in_per_group * kh * kw * h * w
+
+
+def _deform_conv_forward(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
+    # The sampling (bilinear interpolation of the input at the offsets) is not counted, like
+    # every other non-matmul op: with one input channel it is ~2% of the conv's multiply-adds.
+    n, c_out, h, w = out_shape
+    _, c_in_g, kh, kw = weight_shape
+    return _conv_flops(n, c_out, c_in_g, kh, kw, h, w)
+
+
+def _deform_conv_backward(grad_shape, input_shape, weight_shape, *args, out_shape=None, **kw):
+    # Gradients of the input (and offsets) and of the weight: two convolutions' worth, the
+    # convention FlopCounterMode uses for aten.convolution_backward.
+    n, c_out, h, w = grad_shape
+    _, c_in_g, kh, kwid = weight_shape
+    return 2 * _conv_flops(n, c_out, c_in_g, kh, kwid, h, w)
+
+
+def _custom_mapping() -> dict[Any, Callable[..., int]]:
+    mapping: dict[Any, Callable[..., int]] = {}
+    try:
+        import torchvision  # noqa: F401  (registers the torchvision ops)
+
+        ops = torch.ops.torchvision
+        mapping[ops.deform_conv2d] = _deform_conv_forward
+        mapping[ops._deform_conv2d_backward] = _deform_conv_backward
+    except (ImportError, AttributeError, RuntimeError):  # pragma: no cover - torchvision missing
+        pass
+    return mapping
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn`` (matmuls and convolutions, deformable ones included)."""
+    with FlopCounterMode(display=False, custom_mapping=_custom_mapping()) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+# --------------------------------------------------------------------------------------------
+# Matrix-multiply peak
+
+
+def matmul_peak(
+    n: int, repeats: int, deadline: float | None, dtype: torch.dtype = torch.float32
+) -> dict[str, Any]:
+    """Best GFLOP/s of ``torch.mm`` on two n x n matrices (2 n^3 FLOPs per product)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(n, n, generator=g, dtype=dtype)
+    b = torch.rand(n, n, generator=g, dtype=dtype)
+    out = torch.empty(n, n, dtype=dtype)
+    torch.mm(a, b, out=out)  # warm-up: first-call costs and page faults
+    times = best_of(lambda: torch.mm(a, b, out=out), repeats, deadline)
+    flops = 2 * n**3
+    return {
+        "n": n,
+        "dtype": str(dtype).replace("torch.", ""),
+        "repeats": len(times),
+        "best_s": min(times),
+        "median_s": statistics.median(times),
+        "gflops_best": flops / min(times) / 1e9,
+        "gflops_median": flops / statistics.median(times) / 1e9,
+    }
+
+
+def finite_positive(values: Sequence[Any]) -> bool:
+    """True when every value is a finite positive real number (bools excluded)."""
+    return all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+        for v in values
+    )

@@ -1,0 +1,848 @@
+#!/usr/bin/env python
+"""The benchmark harness behind ``make bench``: every figure of issue 6 in one run.
+
+Writes ``results/bench/bench.json`` (every measurement, with its settings and assumptions) and
+``results/bench/bench.md`` (the same as Markdown tables), and prints progress to stderr.
+
+Sections, in the order they run (each gets a share of ``--time-budget``; time a section does
+not use goes to the next ones):
+
+  matmul      the machine's fp32 matrix-multiply peak (torch.mm on large matrices)
+  srda_train  SRDA joint training images/s: plain fp32 vs the tuned candidates, same process
+  body        SRDA's residual body: counted FLOPs over measured time (GFLOP/s)
+  methods     training and inference images/s of every method, FLOPs per image
+  eval        the suite's PSNR/SSIM vs a per-image scikit-image loop (values equal to 1e-6)
+  workflow    a smoke run's wall time, per-job overhead, peak memory, evaluation share of wall
+  data        data stage slices/s and peak memory (smoke run files, or a small cohort here)
+  gpu_hours   the paper preset's GPU-hours from measured FLOPs and the protocol's steps
+
+Sizes: the paper preset's networks, batch 8, HR patch 64 (``--tiny``: the smoke preset's tiny
+networks and small batches, for the tests; its figures say nothing about speed).
+
+    .venv/bin/python benchmarks/harness.py                       # what `make bench` runs
+    .venv/bin/python benchmarks/harness.py --tiny --out /tmp/b   # seconds, for tests
+    .venv/bin/python benchmarks/harness.py --smoke-results results/smoke --time-budget 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import bench_eval
+import bench_methods
+import bench_srda_train as bst
+import gpu_hours
+import smoke_run
+import torch
+from benchlib import Budget, matmul_peak
+
+logger = logging.getLogger("bench")
+
+REPO = Path(__file__).resolve().parent.parent
+SECTIONS = ("matmul", "srda_train", "body", "methods", "eval", "workflow", "data", "gpu_hours")
+WEIGHTS = {
+    "matmul": 0.03,
+    "srda_train": 0.35,
+    "body": 0.04,
+    "methods": 0.40,
+    "eval": 0.05,
+    "workflow": 0.05,
+    "data": 0.03,
+    "gpu_hours": 0.05,
+}
+#: Settings of a full run and of ``--tiny``; command-line options override either.
+MODES: dict[str, dict[str, Any]] = {
+    "full": {
+        "preset": "paper",
+        "batch": 8,
+        "patch": 64,
+        "infer_batch": 4,
+        "infer_lr": 40,
+        "warmup": 1,
+        "steps": 3,
+        "matmul_n": 4096,
+        "matmul_repeats": 10,
+        "eval_images": 128,
+        "eval_size": 256,
+        "eval_repeats": 5,
+        "startup_repeats": 3,
+        "data_datasets": None,
+        "data_subjects": None,
+        "time_budget": 1200.0,
+    },
+    "tiny": {
+        "preset": "smoke",
+        "batch": 2,
+        "patch": 16,
+        "infer_batch": 2,
+        "infer_lr": 12,
+        "warmup": 0,
+        "steps": 1,
+        "matmul_n": 256,
+        "matmul_repeats": 3,
+        "eval_images": 8,
+        "eval_size": 48,
+        "eval_repeats": 1,
+        "startup_repeats": 1,
+        "data_datasets": ["adni-mri"],
+        "data_subjects": 10,
+        "time_budget": 120.0,
+    },
+}
+#: The dataset whose method settings (paper: patch 64) the model benchmarks take.
+BENCH_DATASET = "adni-pet"
+#: The headline keys of bench.json, with what each means (also the Markdown's first table).
+HEADLINE: dict[str, str] = {
+    "srda_train_imgs_per_s_plain": "SRDA joint training images/s, plain fp32 (default "
+    "memory format, the trainer's Adam)",
+    "srda_train_imgs_per_s_tuned": "SRDA joint training images/s, best tuned candidate "
+    "(srda_train_tuned_config)",
+    "srda_train_tuned_config": "which candidate the tuned figure is",
+    "srda_train_speedup": "tuned / plain images/s (target: >= 2)",
+    "matmul_peak_gflops": "best torch.mm fp32 GFLOP/s on large square matrices, this run",
+    "srda_body_gflops": "SRDA residual body (forward + backward, fp32): counted FLOPs / time",
+    "srda_body_share_of_peak": "srda_body_gflops / matmul_peak_gflops",
+    "eval_speedup_vs_skimage": "scikit-image per-image loop time / suite PSNR+SSIM time",
+    "eval_max_abs_diff": "largest absolute difference, suite vs scikit-image, over the "
+    "PSNR and SSIM values",
+    "eval_share_of_wall": "the smoke run's Table I scoring (re-timed) / its wall time",
+    "smoke_wall_s": "wall seconds of the smoke run",
+    "per_job_overhead_s": "fresh interpreter importing what a job imports (torch, srda)",
+    "workflow_peak_rss_mb": "largest peak memory of any job of the smoke run (MB)",
+    "data_slices_per_s": "data stage slices/s (synthesize + prepare)",
+    "data_peak_rss_mb": "data stage peak memory (MB)",
+    "paper_gpu_hours_estimate": "GPU-hours of the paper preset (assumptions in gpu_hours)",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Benchmark harness: writes bench.json and bench.md (see the module doc).",
+    )
+    p.add_argument(
+        "--out", type=Path, default=REPO / "results" / "bench", help="output folder (results/bench)"
+    )
+    p.add_argument("--tiny", action="store_true", help="tiny sizes and steps (tests; seconds)")
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="total budget shared by the sections (default 1200, --tiny 120; 0: none). "
+        "Every measurement takes at least one timed step, so a run can go past it",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all CPUs)")
+    smoke = p.add_mutually_exclusive_group()
+    smoke.add_argument(
+        "--smoke-results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a finished smoke run to read (default: results/smoke if it exists)",
+    )
+    smoke.add_argument(
+        "--run-smoke",
+        action="store_true",
+        help="run the smoke preset into OUT/smoke first (minutes; not counted in the budget)",
+    )
+    p.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        metavar="SECTION",
+        help=f"sections to run (default all: {' '.join(SECTIONS)})",
+    )
+    p.add_argument("--methods", nargs="+", default=None, help="methods to measure (default all)")
+    p.add_argument(
+        "--tuned-candidates",
+        nargs="+",
+        choices=list(bench_methods.TUNED_CANDIDATES),
+        default=list(bench_methods.TUNED_CANDIDATES),
+        metavar="CANDIDATE",
+        help="tuned SRDA paths to try, the fastest is the tuned figure (default all: "
+        f"{' '.join(bench_methods.TUNED_CANDIDATES)})",
+    )
+    p.add_argument(
+        "--screen-factor",
+        type=float,
+        default=2.0,
+        help="a tuned candidate whose first step takes over this many times the plain median "
+        "is not timed further (default 2)",
+    )
+    for key, kind, what in (
+        ("batch", int, "training batch"),
+        ("patch", int, "training HR patch side"),
+        ("infer_batch", int, "inference batch"),
+        ("infer_lr", int, "inference LR image side"),
+        ("warmup", int, "untimed steps per measurement"),
+        ("steps", int, "timed steps per measurement (median reported)"),
+        ("matmul_n", int, "matrix side for the matmul peak"),
+        ("eval_images", int, "images for the evaluation benchmark"),
+        ("eval_size", int, "their side"),
+    ):
+        full, tiny = MODES["full"][key], MODES["tiny"][key]
+        p.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=kind,
+            default=None,
+            help=f"{what} (default {full}; --tiny {tiny})",
+        )
+    p.add_argument(
+        "--gpu-name", default=gpu_hours.GPU_NAME, help="GPU assumed for the GPU-hours estimate"
+    )
+    p.add_argument(
+        "--gpu-peak-tflops",
+        type=float,
+        default=gpu_hours.GPU_PEAK_TFLOPS,
+        help=f"its peak TFLOP/s (default {gpu_hours.GPU_PEAK_TFLOPS:g}: A100 dense bf16)",
+    )
+    p.add_argument(
+        "--gpu-utilisation",
+        type=float,
+        default=gpu_hours.GPU_UTILISATION,
+        help=f"share of the peak sustained in training (default {gpu_hours.GPU_UTILISATION:g})",
+    )
+    p.add_argument("--quiet", action="store_true", help="log warnings only")
+    args = p.parse_args(argv)
+    mode = MODES["tiny" if args.tiny else "full"]
+    for key, value in mode.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.patch % 4 or args.patch < 8:
+        p.error(f"--patch {args.patch} must be a multiple of 4 and >= 8")
+    for key in ("batch", "infer_batch", "infer_lr", "steps", "matmul_n", "eval_images"):
+        if getattr(args, key) < 1:
+            p.error(f"--{key.replace('_', '-')} must be >= 1")
+    if args.warmup < 0:
+        p.error("--warmup must be >= 0")
+    if args.eval_size < 4 * 2 + 11:
+        p.error("--eval-size must be >= 19 (11x11 SSIM window after a 4-pixel crop)")
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+def _cpu_seconds_self_and_children() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def section_matmul(args, ctx, deadline):
+    return matmul_peak(args.matmul_n, args.matmul_repeats, deadline)
+
+
+def section_srda_train(args, ctx, deadline):
+    return bench_methods.srda_plain_vs_tuned(
+        ctx["cfg"],
+        BENCH_DATASET,
+        args.batch,
+        args.patch,
+        args.warmup,
+        args.steps,
+        args.tuned_candidates,
+        deadline,
+        args.screen_factor,
+    )
+
+
+def section_body(args, ctx, deadline):
+    return bench_methods.body_gflops(
+        ctx["cfg"], BENCH_DATASET, args.batch, args.patch, args.warmup, args.steps, deadline
+    )
+
+
+def section_methods(args, ctx, deadline):
+    names = bench_methods.python_methods(ctx["cfg"], args.methods)
+    return bench_methods.bench_methods(
+        ctx["cfg"],
+        BENCH_DATASET,
+        names,
+        args.batch,
+        args.patch,
+        args.infer_batch,
+        args.infer_lr,
+        args.warmup,
+        args.steps,
+        deadline,
+        reuse_srda=ctx["sections"].get("srda_train"),
+    )
+
+
+def section_eval(args, ctx, deadline):
+    return bench_eval.bench_metrics(
+        args.eval_images, args.eval_size, 4, args.eval_repeats, deadline
+    )
+
+
+def section_workflow(args, ctx, deadline):
+    wall = None
+    if args.run_smoke:
+        target = args.out / "smoke"
+        wall = smoke_run.run_smoke(target, args.out / "smoke_snakemake.log")
+        where, how = target, f"run by the harness into {target}"
+    else:
+        where, how = smoke_run.pick_results(args.smoke_results)
+    logger.info("workflow: job start-up (%d fresh interpreter(s))", args.startup_repeats)
+    startup = smoke_run.job_startup_seconds(args.startup_repeats)
+    out: dict[str, Any] = {"smoke_results": str(where) if where else None, "how": how}
+    out["job_startup"] = startup
+    if where is None:
+        out["run"] = None
+        return out
+    logger.info("workflow: reading %s", where)
+    out["run"] = smoke_run.read_run(where, wall_s=wall, startup=startup, deadline=deadline)
+    return out
+
+
+def section_data(args, ctx, deadline):
+    run = (ctx["sections"].get("workflow") or {}).get("run") or {}
+    if run.get("data"):
+        return run["data"]
+    cmd = [sys.executable, str(Path(__file__).with_name("bench_data.py"))]
+    if args.data_datasets:
+        cmd += ["--datasets", *args.data_datasets]
+    if args.data_subjects:
+        cmd += ["--subjects", str(args.data_subjects)]
+    with tempfile.TemporaryDirectory(prefix="bench-data-json-") as tmp:
+        path = Path(tmp) / "data.json"
+        logger.info("data: no smoke run files; timing a small cohort in a child process")
+        subprocess.run(
+            [*cmd, "--json", str(path)],
+            check=True,
+            cwd=REPO,
+            stderr=subprocess.DEVNULL if args.quiet else None,
+        )
+        result = json.loads(path.read_text())
+    result["source"] = "a small synthetic cohort made and prepared here (bench_data.py)"
+    return result
+
+
+def section_gpu_hours(args, ctx, deadline):
+    methods = (ctx["sections"].get("methods") or {}).get("methods") or {}
+    flops = {
+        name: {
+            "train": (row.get("train") or {}).get("flops_per_image"),
+            "infer": (row.get("infer") or {}).get("flops_per_image"),
+        }
+        for name, row in methods.items()
+    }
+    if not flops:
+        raise RuntimeError("no FLOPs per image: the methods section did not run or failed")
+    paper = ctx["cfg"] if args.preset == "paper" else bench_methods.resolved_config("paper")
+    return gpu_hours.estimate(
+        paper,
+        flops,
+        args.patch,
+        args.infer_lr,
+        gpu_name=args.gpu_name,
+        gpu_peak_tflops=args.gpu_peak_tflops,
+        gpu_utilisation=args.gpu_utilisation,
+        model_sizes="tiny (--tiny: not the paper's networks)" if args.tiny else "paper",
+    )
+
+
+RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "matmul": section_matmul,
+    "srda_train": section_srda_train,
+    "body": section_body,
+    "methods": section_methods,
+    "eval": section_eval,
+    "workflow": section_workflow,
+    "data": section_data,
+    "gpu_hours": section_gpu_hours,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Headline figures and targets
+
+
+def _get(d: dict[str, Any] | None, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, dict]:
+    """(headline values, reasons for the null ones)."""
+    s = sections
+    run = _get(s, "workflow", "run")
+    matmul = _get(s, "matmul", "gflops_best")
+    body = _get(s, "body", "gflops")
+    values = {
+        "srda_train_imgs_per_s_plain": _get(s, "srda_train", "imgs_per_s_plain"),
+        "srda_train_imgs_per_s_tuned": _get(s, "srda_train", "imgs_per_s_tuned"),
+        "srda_train_tuned_config": _get(s, "srda_train", "tuned_best"),
+        "srda_train_speedup": _get(s, "srda_train", "speedup"),
+        "matmul_peak_gflops": matmul,
+        "srda_body_gflops": body,
+        "srda_body_share_of_peak": body / matmul if body and matmul else None,
+        "eval_speedup_vs_skimage": _get(s, "eval", "speedup"),
+        "eval_max_abs_diff": (
+            max(s["eval"]["max_abs_diff_psnr"], s["eval"]["max_abs_diff_ssim"])
+            if s.get("eval")
+            else None
+        ),
+        "eval_share_of_wall": _get(run, "eval_share_of_wall"),
+        "smoke_wall_s": _get(run, "wall_s"),
+        "per_job_overhead_s": _get(s, "workflow", "job_startup", "median_s"),
+        "workflow_peak_rss_mb": _get(run, "peak_rss_mb"),
+        "data_slices_per_s": _get(s, "data", "slices_per_s_total"),
+        "data_peak_rss_mb": _get(s, "data", "peak_rss_mb"),
+        "paper_gpu_hours_estimate": _get(s, "gpu_hours", "gpu_hours"),
+    }
+    owner = {
+        "srda_train": ("srda_train_",),
+        "matmul": ("matmul_", "srda_body_share"),
+        "body": ("srda_body_",),
+        "eval": ("eval_speedup", "eval_max"),
+        "workflow": ("eval_share", "smoke_", "per_job", "workflow_"),
+        "data": ("data_",),
+        "gpu_hours": ("paper_gpu",),
+    }
+    reasons: dict[str, str] = {}
+    for key, value in values.items():
+        if value is not None:
+            continue
+        section = next((n for n, pre in owner.items() if key.startswith(pre)), None)
+        if section in errors:
+            reasons[key] = f"section {section} failed: {errors[section]}"
+        elif section is not None and section not in s:
+            reasons[key] = f"section {section} not run"
+        elif key in ("eval_share_of_wall", "smoke_wall_s", "workflow_peak_rss_mb"):
+            reasons[key] = _get(s, "workflow", "how") or "no smoke run"
+            if run and key == "eval_share_of_wall":
+                reasons[key] = "the smoke run has no SR test shards to re-score"
+        elif key == "srda_train_imgs_per_s_tuned":
+            reasons[key] = "every tuned candidate was skipped (time budget)"
+        else:
+            reasons[key] = "not measured"
+    return values, reasons
+
+
+def targets(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 6's targets on this machine, with the measured figure and whether it is met."""
+
+    def target(what: str, measured: Any, ok: Callable[[Any], bool], note: str = "") -> dict:
+        return {
+            "target": what,
+            "measured": measured,
+            "met": None if measured is None else bool(ok(measured)),
+            **({"note": note} if note else {}),
+        }
+
+    return {
+        "srda_train_2x": target(
+            "tuned SRDA training step >= 2x plain fp32",
+            values["srda_train_speedup"],
+            lambda v: v >= 2.0,
+        ),
+        "eval_under_5pct": target(
+            "evaluation < 5% of the DAG's wall time",
+            values["eval_share_of_wall"],
+            lambda v: v < 0.05,
+        ),
+        "smoke_under_8_min": target(
+            "smoke preset end to end < 8 minutes", values["smoke_wall_s"], lambda v: v < 480
+        ),
+        "peak_memory_under_4gb": target(
+            "peak memory of any job < 4 GB", values["workflow_peak_rss_mb"], lambda v: v < 4096
+        ),
+        "quick_under_45_min": target(
+            "quick preset < 45 minutes",
+            None,
+            lambda v: v < 2700,
+            note="not measured by the harness (a quick run takes most of an hour)",
+        ),
+        "psnr_within_seed_spread": target(
+            "tuned PSNR after equal steps within fp32's seed-to-seed spread (3 seeds)",
+            None,
+            lambda v: bool(v),
+            note="not measured by the harness (needs quick-preset training runs)",
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:.3e}" if abs(value) >= 10**12 else f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value == 0:
+            return "0"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.{digits + 1}g}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    s, m = result["sections"], result["machine"]
+    h = {k: result.get(k) for k in HEADLINE}
+    tiny = result["mode"] == "tiny"
+    sizes = "tiny sizes: the figures say nothing about speed" if tiny else "paper sizes"
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Machine: {bst.machine_line(m)}; Python {m['python']}, torchvision {m['torchvision']}.",
+        f"Run: {result['started']}, mode `{result['mode']}` ({sizes}), "
+        f"wall {result['budget']['wall_s']:.0f} s of a {_fmt(result['budget']['time_budget_s'])} s "
+        f"budget; other processes kept {_fmt(m.get('other_processes_cpu_share'))} of the CPUs "
+        "busy (share; above 0.1 the figures are low).",
+        f"Command: `{result['command']}`",
+        "",
+        "## Headline",
+        "",
+    ]
+    lines += _table(
+        ["key", "value", "meaning"],
+        [
+            [f"`{k}`", h[k] if h[k] is not None else f"n/a ({result['nulls'].get(k, '')})", v]
+            for k, v in HEADLINE.items()
+        ],
+    )
+    lines += ["## Targets (issue 6)", ""]
+    lines += _table(
+        ["target", "measured", "met"],
+        [[t["target"], t["measured"], t["met"]] for t in result["targets"].values()],
+    )
+    st = s.get("srda_train")
+    if st:
+        lines += [
+            "## SRDA joint training: plain vs tuned",
+            "",
+            f"{st['size']} size, ResNet{st['diag_depth']} diagnosis net, batch {st['batch']}, "
+            f"HR patch {st['patch_hr']}; {st['parameters']['total']:,} parameters; "
+            f"{st['train_flops_per_image'] / 1e9:.3g} GFLOP per image (forward + backward).",
+            "",
+        ]
+        rows = [
+            [
+                "plain",
+                "fp32",
+                st["plain"]["images_per_second"],
+                st["plain"]["median_step_seconds"],
+                st["plain"]["timed_steps"],
+                st["plain_gflops"],
+                "",
+            ]
+        ]
+        for name, r in st["candidates"].items():
+            ips = r.get("images_per_second")
+            rows.append(
+                [
+                    name,
+                    r["config"]["precision"],
+                    ips,
+                    r.get("median_step_seconds"),
+                    r.get("timed_steps"),
+                    ips * st["train_flops_per_image"] / 1e9 if ips else None,
+                    r.get("skipped")
+                    or r.get("note")
+                    or ("best" if name == st["tuned_best"] else ""),
+                ]
+            )
+        lines += _table(
+            ["path", "precision", "images/s", "median s/step", "timed steps", "GFLOP/s", "note"],
+            rows,
+        )
+    if s.get("methods"):
+        ms = s["methods"]
+        lines += [
+            "## Every method",
+            "",
+            f"Training: batch {ms['batch']}, HR patch {ms['patch_hr']}, fp32, Adam, the "
+            f"method's trainer objective. Inference: batch {ms['infer_batch']} of "
+            f"{ms['infer_lr']}x{ms['infer_lr']} LR images, no grad.",
+            "",
+        ]
+        rows = []
+        for name, r in ms["methods"].items():
+            tr, inf = r.get("train") or {}, r.get("infer") or {}
+            rows.append(
+                [
+                    name,
+                    r["sr_parameters"],
+                    tr.get("items_per_second"),
+                    tr["flops_per_image"] / 1e9 if tr.get("flops_per_image") else None,
+                    tr.get("gflops_achieved"),
+                    inf.get("items_per_second"),
+                    inf["flops_per_image"] / 1e9 if inf.get("flops_per_image") else None,
+                    inf.get("gflops_achieved"),
+                ]
+            )
+        lines += _table(
+            [
+                "method",
+                "SR params",
+                "train img/s",
+                "train GFLOP/img",
+                "train GFLOP/s",
+                "infer img/s",
+                "infer GFLOP/img",
+                "infer GFLOP/s",
+            ],
+            rows,
+        )
+    if s.get("matmul") or s.get("body"):
+        mm, body = s.get("matmul") or {}, s.get("body") or {}
+        lines += ["## Compute efficiency", ""]
+        lines += _table(
+            ["what", "GFLOP/s", "details"],
+            [
+                [
+                    "torch.mm peak (fp32)",
+                    mm.get("gflops_best"),
+                    f"n = {mm.get('n')}, best of {mm.get('repeats')}",
+                ],
+                [
+                    "SRDA body, forward + backward",
+                    body.get("gflops"),
+                    f"{body.get('blocks')} blocks x {body.get('features')} features, batch "
+                    f"{body.get('batch')}, {body.get('lr_side')}x{body.get('lr_side')}",
+                ],
+            ],
+        )
+    if s.get("eval"):
+        e = s["eval"]
+        lines += [
+            "## Evaluation",
+            "",
+            f"{e['images']} images of {e['size']}x{e['size']}, border crop {e['crop']}: the "
+            f"suite is {e['speedup']:.3g}x faster than the scikit-image loop; the values agree "
+            f"to {e['tolerance']:g} (asserted).",
+            "",
+        ]
+        lines += _table(
+            ["scorer", "seconds", "images/s", "max abs diff (PSNR, SSIM)"],
+            [
+                [
+                    "srda.metrics",
+                    e["suite_s"],
+                    e["suite_images_per_s"],
+                    f"{e['max_abs_diff_psnr']:.2g}, {e['max_abs_diff_ssim']:.2g}",
+                ],
+                ["scikit-image loop", e["skimage_s"], e["skimage_images_per_s"], "reference"],
+            ],
+        )
+    wf = s.get("workflow")
+    if wf:
+        lines += ["## Workflow", "", f"Smoke run: {wf['how']}.", ""]
+        run = wf.get("run")
+        if run:
+            lines += [
+                f"{run['jobs']} jobs, wall {run['wall_s']:.0f} s ({run['wall_source']}), "
+                f"{run['job_seconds_total']:.0f} s of job time; job start-up "
+                f"{wf['job_startup']['median_s']:.2f} s "
+                f"({_fmt(run.get('overhead_share_of_job_seconds'))} of job time); largest "
+                f"job {run['largest_job']} {run['peak_rss_mb']:.0f} MB; evaluation "
+                f"{_fmt(run['eval_share_of_wall'])} of wall.",
+                "",
+            ]
+            lines += _table(
+                ["rule", "jobs", "total s", "mean s", "max s", "peak MB"],
+                [
+                    [r["rule"], r["jobs"], r["total_s"], r["mean_s"], r["max_s"], r["peak_rss_mb"]]
+                    for r in run["per_rule"]
+                ],
+            )
+        else:
+            lines += [f"Job start-up: {wf['job_startup']['median_s']:.2f} s.", ""]
+    if s.get("data"):
+        d = s["data"]
+        lines += [
+            "## Data stage",
+            "",
+            f"Source: {d['source']}. Peak memory {d['peak_rss_mb']:.0f} MB.",
+            "",
+        ]
+        lines += _table(
+            ["dataset", "slices", "synthesize s", "prepare s", "slices/s (total)"],
+            [
+                [
+                    n,
+                    r.get("slices"),
+                    r.get("synthesize_s"),
+                    r.get("prepare_s"),
+                    r.get("slices_per_s_total"),
+                ]
+                for n, r in d["datasets"].items()
+            ],
+        )
+    g = s.get("gpu_hours")
+    if g:
+        a = g["assumptions"]
+        lines += [
+            "## Paper preset: GPU-hours estimate",
+            "",
+            f"**{g['gpu_hours']:,.0f} GPU-hours** on {a['gpu']} at {a['gpu_peak_tflops']:g} "
+            f"TFLOP/s x {a['gpu_utilisation']:g} utilisation ({a['sustained_tflops']:g} TFLOP/s "
+            f"sustained); model sizes: {a['model_sizes']}; SRDA training alone "
+            f"{g['gpu_hours_srda_training']:,.1f} h.",
+            "",
+        ]
+        lines += _table(
+            ["part", "FLOPs", "GPU-hours"],
+            [[k, g["flops_by_part"][k], v] for k, v in g["gpu_hours_by_part"].items()],
+        )
+        lines += _table(
+            ["dataset", "train images", "patch", "batch"],
+            [
+                [n, r.get("images_train"), r.get("patch"), r.get("batch_size")]
+                for n, r in g["datasets"].items()
+            ],
+        )
+        lines += [f"- {k}: {v}" for k, v in a.items()] + [""]
+    if result["errors"]:
+        lines += ["## Errors", ""] + [f"- {k}: {v}" for k, v in result["errors"].items()] + [""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the selected sections; write bench.json and bench.md; return the result."""
+    args = parse_args(argv)
+    level = logging.WARNING if args.quiet else logging.INFO
+    logger.setLevel(level)
+    logging.getLogger("bench_srda_train").setLevel(level)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    threads = args.threads or bst.default_threads()
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    # As a workflow job runs (srda.run.run_method): denormals flushed to zero.
+    torch.set_flush_denormal(True)
+    load_before = bst._loadavg()
+    busy0, own0 = bst.system_busy_seconds(), _cpu_seconds_self_and_children()
+    chosen = [s for s in SECTIONS if s in args.sections]
+    budget = Budget(args.time_budget, {s: WEIGHTS[s] for s in chosen})
+    ctx: dict[str, Any] = {"sections": {}, "cfg": None}
+    errors: dict[str, str] = {}
+    machine = bst.machine_info(threads)
+    logger.info("machine: %s", bst.machine_line(machine))
+    try:
+        ctx["cfg"] = bench_methods.resolved_config(args.preset)
+        for i, name in enumerate(chosen, 1):
+            deadline = budget.start(name)
+            left = budget.remaining()
+            logger.info(
+                "[%d/%d] %s%s",
+                i,
+                len(chosen),
+                name,
+                f" (until {deadline - time.perf_counter():.0f} s from now; {left:.0f} s of "
+                "the budget left)"
+                if deadline is not None
+                else "",
+            )
+            try:
+                ctx["sections"][name] = RUNNERS[name](args, ctx, deadline)
+            except Exception as exc:  # noqa: BLE001  (recorded; the other sections still run)
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                logger.error("%s failed: %s\n%s", name, exc, traceback.format_exc())
+        timing = budget.close()
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.set_flush_denormal(False)
+    busy1, own1 = bst.system_busy_seconds(), _cpu_seconds_self_and_children()
+    ncpu = bst.default_threads()
+    if busy0 is not None and busy1 is not None and timing["wall_s"] > 0:
+        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (timing["wall_s"] * ncpu)
+    else:
+        others = None
+    machine.update(
+        load_average_before=load_before,
+        load_average_after=bst._loadavg(),
+        other_processes_cpu_share=others,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    values, nulls = headline(ctx["sections"], errors)
+    result: dict[str, Any] = {
+        "benchmark": "srda-bench harness",
+        "started": started,
+        "command": " ".join(
+            shlex.quote(a)
+            for a in [
+                Path(sys.executable).name,
+                "benchmarks/harness.py",
+                *(sys.argv[1:] if argv is None else argv),
+            ]
+        ),
+        "mode": "tiny" if args.tiny else "full",
+        **values,
+        "machine": machine,
+        "targets": targets(values),
+        "nulls": nulls,
+        "settings": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("quiet",)
+        },
+        "budget": timing,
+        "errors": errors,
+        "sections": ctx["sections"],
+    }
+    _write(args.out / "bench.json", json.dumps(result, indent=2, default=str) + "\n")
+    md = markdown(result)
+    _write(args.out / "bench.md", md + "\n")
+    logger.info("wrote %s and %s", args.out / "bench.json", args.out / "bench.md")
+    if not args.quiet:
+        print(md, flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.WARNING if "--quiet" in sys.argv else logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    sys.exit(1 if main()["errors"] else 0)
