@@ -60,19 +60,7 @@ def run_dataset(settings: dict[str, Any], work: Path) -> dict[str, Any]:
     syn = settings["synthetic"]
     cohort = work / "cohort" / settings["name"]
     t0 = time.perf_counter()
-    if syn["kind"] == "volumes":
-        synthetic.synthesize_volumes(
-            cohort,
-            settings["modality"],
-            syn["n_subjects"],
-            seed=syn["seed"],
-            severity=syn["severity"],
-            voxel_mm=syn["voxel_mm"],
-        )
-    else:
-        synthetic.synthesize_slices(
-            cohort, syn["n_subjects"], seed=syn["seed"], severity=syn["severity"]
-        )
+    synthetic.synthesize_dataset(settings, cohort)
     t1 = time.perf_counter()
     summary = prepare_dataset(settings, work / settings["name"], cohort)
     t2 = time.perf_counter()

@@ -31,23 +31,13 @@ def _json(text: str) -> dict[str, Any]:
 def cmd_synthesize(args: argparse.Namespace) -> None:
     from srda.data import synthetic
 
-    s = args.settings
-    syn = s["synthetic"]
     start = time.perf_counter()
-    if syn["kind"] == "volumes":
-        synthetic.synthesize_volumes(
-            Path(args.out),
-            s["modality"],
-            syn["n_subjects"],
-            seed=syn["seed"],
-            severity=syn["severity"],
-            voxel_mm=syn["voxel_mm"],
-        )
-    else:
-        synthetic.synthesize_slices(
-            Path(args.out), syn["n_subjects"], seed=syn["seed"], severity=syn["severity"]
-        )
-    logger.info("synthesized %s cohort in %.1f s", s.get("name", ""), time.perf_counter() - start)
+    synthetic.synthesize_dataset(args.settings, Path(args.out))
+    logger.info(
+        "synthesized %s cohort in %.1f s",
+        args.settings.get("name", ""),
+        time.perf_counter() - start,
+    )
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:

@@ -857,3 +857,22 @@ def synthesize_slices(
         )
     logger.info("wrote %d images to %s in %.1f s", n_images, out_dir, time.perf_counter() - start)
     return labels.reset_index(drop=True)
+
+
+def synthesize_dataset(settings: dict, out_dir: Path) -> None:
+    """The cohort of one dataset's resolved settings (``modality`` and its ``synthetic``
+    entry): 3D volumes or 2D slices, as ``synthetic.kind`` says."""
+    syn = settings["synthetic"]
+    if syn["kind"] == "volumes":
+        synthesize_volumes(
+            Path(out_dir),
+            settings["modality"],
+            syn["n_subjects"],
+            seed=syn["seed"],
+            severity=syn["severity"],
+            voxel_mm=syn["voxel_mm"],
+        )
+    else:
+        synthesize_slices(
+            Path(out_dir), syn["n_subjects"], seed=syn["seed"], severity=syn["severity"]
+        )
