@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_tiny_sr_dataset
 from torch import nn
 
 from srda.config import method_job_settings, resolve
-from srda.data.degrade import downscale
 from srda.run import build_model
-from srda.shards import write_shard
 from srda.train import distributed
 from srda.train.distributed import DistContext
 from srda.train.losses import sr_objective
@@ -32,29 +31,13 @@ GLOBAL_BATCH = 4
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ddp_data")
-    rng = np.random.default_rng(3)
-    yy, xx = np.mgrid[0:32, 0:32] / 32.0
-    for split, n in (("train", 12), ("val", 3), ("test", 3)):
-        hr = np.stack(
-            [
-                0.5 + 0.4 * np.sin(6 * xx + rng.random() * 6) * np.cos((4 + rng.random()) * yy)
-                for _ in range(n)
-            ]
-        ).astype(np.float32)
-        write_shard(root / f"{split}_hr.npy", hr)
-        write_shard(root / "x4" / f"{split}_lr.npy", downscale(hr, 4))
-        pd.DataFrame(
-            {
-                "index": range(n),
-                "subject": [f"{split}{i}" for i in range(n)],
-                "image": [f"{split}{i}" for i in range(n)],
-                "slice": 0,
-                "label": [CLASSES[i % 3] for i in range(n)],
-            }
-        ).to_csv(root / f"{split}_meta.csv", index=False)
-    (root / "dataset.json").write_text(json.dumps({"classes": CLASSES}))
-    return root
+    return write_tiny_sr_dataset(
+        tmp_path_factory.mktemp("ddp_data"),
+        lambda rng, xx, yy: (
+            0.5 + 0.4 * np.sin(6 * xx + rng.random() * 6) * np.cos((4 + rng.random()) * yy)
+        ),
+        seed=3,
+    )
 
 
 def _job_settings(base_config: dict, method: str) -> dict:

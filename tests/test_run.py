@@ -6,36 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_tiny_sr_dataset
 
 from srda.config import method_job_settings, resolve
-from srda.data.degrade import downscale
 from srda.run import run_method, train_steps
-from srda.shards import write_shard
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:32, 0:32] / 32.0
-    classes = ["CN", "MCI", "AD"]
-    for split, n in (("train", 12), ("val", 3), ("test", 3)):
-        hr = np.stack(
-            [0.5 + 0.4 * np.sin(6 * xx + rng.random() * 6) * np.cos(5 * yy) for _ in range(n)]
-        ).astype(np.float32)
-        write_shard(root / f"{split}_hr.npy", hr)
-        write_shard(root / "x4" / f"{split}_lr.npy", downscale(hr, 4))
-        pd.DataFrame(
-            {
-                "index": range(n),
-                "subject": [f"{split}{i}" for i in range(n)],
-                "image": [f"{split}{i}" for i in range(n)],
-                "slice": 0,
-                "label": [classes[i % 3] for i in range(n)],
-            }
-        ).to_csv(root / f"{split}_meta.csv", index=False)
-    (root / "dataset.json").write_text(json.dumps({"classes": classes}))
-    return root
+    return write_tiny_sr_dataset(
+        tmp_path_factory.mktemp("data"),
+        lambda rng, xx, yy: 0.5 + 0.4 * np.sin(6 * xx + rng.random() * 6) * np.cos(5 * yy),
+        seed=0,
+    )
 
 
 def _settings(base_config, method, **train):
