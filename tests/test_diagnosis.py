@@ -137,6 +137,26 @@ def test_upsampled_input_option(tmp_path):
     assert result.summary["weights"].endswith("last.pt")
 
 
+def test_gpu_path_bf16_and_channels_last_on_cpu(tmp_path):
+    args = (blobs(12, 16, 0), blobs(6, 16, 1), blobs(6, 16, 2), CLASSES)
+    # one Adam step: equal up to rounding, which Adam amplifies in near-zero gradients (longer
+    # runs may also select another checkpoint on a tie)
+    once = {"steps": 1, "val_every": 1, "precision": "fp32"}
+    plain = fit_and_predict(*args, tiny(**once, channels_last=False), tmp_path / "a")
+    nhwc = fit_and_predict(*args, tiny(**once, channels_last=True), tmp_path / "b")
+    assert nhwc.summary["channels_last"] is True and plain.summary["channels_last"] is False
+    np.testing.assert_allclose(nhwc.frame["prob_a"], plain.frame["prob_a"], atol=2e-3)
+    half = fit_and_predict(*args, tiny(precision="bf16", channels_last=True), tmp_path / "c")
+    assert half.summary["precision"] == "bf16"
+    assert np.isfinite(half.frame[["prob_a", "prob_b"]].to_numpy()).all()
+    ckpt = torch.load(tmp_path / "c" / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["settings"]["precision"] == "bf16"  # what ran, not "auto"
+    auto = fit_and_predict(*args, tiny(), tmp_path / "d")  # auto: fp32 on a CPU without bf16
+    assert auto.summary["precision"] in ("fp32", "bf16") and auto.summary["channels_last"] is False
+    with pytest.raises(ValueError, match="fp16 needs a CUDA"):
+        fit_and_predict(*args, tiny(precision="fp16"), tmp_path / "e")
+
+
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="batch_size"):
         ClassifierSettings(batch_size=1)  # BatchNorm cannot train on one 1x1 map

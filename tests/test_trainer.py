@@ -15,9 +15,17 @@ from torch import nn
 
 from srda.data.degrade import downscale
 from srda.errors import InputError
-from srda.train.data import PatchSampler, dihedral, load_split
+from srda.train import trainer
+from srda.train.data import PatchSampler, dihedral, load_split, prefetch
 from srda.train.losses import joint_objective, pixel_loss, predict_sr, sr_objective
-from srda.train.trainer import TrainSettings, load_weights, lr_factor, train
+from srda.train.trainer import (
+    TrainSettings,
+    load_weights,
+    lr_factor,
+    resolve_flag,
+    resolve_precision,
+    train,
+)
 
 SCALE = 2
 HR_SIZE = 32
@@ -410,3 +418,73 @@ def test_nothing_to_train(data_dir: Path, tmp_path: Path) -> None:
     summary = train(frozen, sr_objective(), None, data_dir, SCALE, _settings(), tmp_path / "b", CPU)
     assert summary["trained"] is False and "no trainable" in summary["reason"]
     assert not (tmp_path / "b" / "checkpoints").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# The GPU path (prefetch workers, pinned memory, auto precision), exercised on the CPU
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_prefetch_yields_the_samplers_batches_in_order(data_dir: Path, workers: int) -> None:
+    sampler = _sampler(data_dir, augment=True)
+    got = list(prefetch(sampler, 4, 11, workers=workers))
+    assert len(got) == 8
+    for step, batch in zip(range(4, 12), got, strict=True):
+        want = sampler.batch(step)
+        for key in want:
+            torch.testing.assert_close(batch[key], want[key], rtol=0, atol=0)
+    assert list(prefetch(sampler, 5, 4, workers=workers)) == []
+    with pytest.raises(ValueError, match="workers"):
+        next(prefetch(sampler, 1, 2, workers=-1))
+
+
+def _loss_log(data_dir: Path, out: Path, **kw) -> pd.DataFrame:
+    settings = _settings(steps=6, val_every=3, augment=True, **kw)
+    summary = train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU)
+    log = pd.read_csv(out / "train_log.csv")
+    return log.assign(summary=[summary] * len(log))
+
+
+def test_loader_workers_and_pinning_do_not_change_training(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+
+    def fake_pin(self: torch.Tensor) -> torch.Tensor:  # no accelerator here: count, copy
+        calls["n"] += 1
+        return self.clone()
+
+    plain = _loss_log(data_dir, tmp_path / "plain", loader_workers=0, pin_memory=False)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", fake_pin)
+    ahead = _loss_log(data_dir, tmp_path / "ahead", loader_workers=3, pin_memory=True)
+    assert calls["n"] == 6 * 3  # every batch's lr, hr and label
+    np.testing.assert_array_equal(plain["loss"], ahead["loss"])
+    summary = ahead["summary"].iloc[0]
+    assert summary["pin_memory"] is True and summary["loader_workers"] == 3
+    assert plain["summary"].iloc[0]["pin_memory"] is False
+
+
+def test_auto_settings_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(trainer, "native_bf16", lambda device: False)
+    assert resolve_precision("auto", CPU) == "fp32"
+    assert resolve_precision("auto", cuda) == "fp16"  # pre-Ampere GPU: fp16 with a scaler
+    assert resolve_precision("bf16", CPU) == "bf16"  # an explicit choice is kept
+    monkeypatch.setattr(trainer, "native_bf16", lambda device: True)
+    assert resolve_precision("auto", CPU) == "bf16"
+    assert resolve_precision("auto", cuda) == "bf16"
+    assert resolve_flag("auto", cuda) is True and resolve_flag("auto", CPU) is False
+    assert resolve_flag(True, CPU) is True and resolve_flag(False, cuda) is False
+    with pytest.raises(ValueError, match="pin_memory"):
+        _settings(pin_memory="yes")
+    with pytest.raises(ValueError, match="loader_workers"):
+        _settings(loader_workers=-1)
+
+
+def test_auto_training_on_this_cpu_records_what_it_ran(data_dir: Path, tmp_path: Path) -> None:
+    log = _loss_log(data_dir, tmp_path / "auto", precision="auto", channels_last="auto")
+    summary = log["summary"].iloc[0]
+    expected = "bf16" if trainer.native_bf16(CPU) else "fp32"
+    assert summary["precision"] == expected and summary["channels_last"] is False
+    saved = torch.load(tmp_path / "auto" / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["settings"]["precision"] == expected

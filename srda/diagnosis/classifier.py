@@ -55,7 +55,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,14 @@ from srda.errors import InputError
 from srda.models.diagnosis import DiagnosisNet
 from srda.shards import atomic_path, read_meta, read_shard, write_csv
 from srda.train.data import read_classes
-from srda.train.trainer import deterministic_on_cpu, save_checkpoint
+from srda.train.trainer import (
+    PRECISIONS,
+    autocast,
+    deterministic_on_cpu,
+    resolve_flag,
+    resolve_precision,
+    save_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -131,11 +138,19 @@ class ClassifierSettings:
     bn_batches: int = 16  # train batches that re-estimate BatchNorm statistics before eval
     checkpoint_every: int | None = None  # default: val_every (0: only at the end)
     seed: int = 0
+    precision: str = "auto"  # as the SR trainer's: auto | fp32 | bf16 | fp16 (CUDA)
+    channels_last: bool | str = "auto"  # auto: on with CUDA
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
             if not ok:
                 raise ValueError(f"classifier settings: {what}")
+
+        need(self.precision in PRECISIONS, f"precision {self.precision!r} not in {PRECISIONS}")
+        need(
+            isinstance(self.channels_last, bool) or self.channels_last == "auto",
+            f"channels_last={self.channels_last!r}: bool or auto",
+        )
 
         if isinstance(self.augment, bool):
             self.augment = "hflip" if self.augment else "none"
@@ -187,6 +202,15 @@ class ClassifierSettings:
     @property
     def checkpoint_interval(self) -> int:
         return self.val_every if self.checkpoint_every is None else self.checkpoint_every
+
+    def for_device(self, device: torch.device) -> ClassifierSettings:
+        """The settings with ``auto`` precision and memory format resolved for ``device``."""
+        precision = resolve_precision(self.precision, device)
+        if precision == "fp16" and device.type != "cuda":
+            raise ValueError(f"precision fp16 needs a CUDA device (got {device})")
+        return replace(
+            self, precision=precision, channels_last=resolve_flag(self.channels_last, device)
+        )
 
 
 @dataclass
@@ -333,6 +357,13 @@ def _to_input(images: np.ndarray, settings: ClassifierSettings, source: str) -> 
     return x
 
 
+def _on_device(x: torch.Tensor, settings: ClassifierSettings, device: torch.device) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if settings.channels_last is True:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def _train_batch(
     data: SplitData, sampler: BatchSampler, step: int, settings: ClassifierSettings
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -369,6 +400,7 @@ def recalibrate_bn(
     if settings.bn_batches == 0 or not norms or len(data) == 0:
         return
     device = torch.device(device)
+    settings = settings.for_device(device)
     momenta = [m.momentum for m in norms]
     was_training = model.training
     order = np.random.default_rng([settings.seed, 2]).permutation(len(data))
@@ -382,7 +414,8 @@ def recalibrate_bn(
         for start in range(0, total, settings.batch_size):
             index = np.sort(order[positions[start : start + settings.batch_size]])
             x = _to_input(np.asarray(data.images[index]), settings, data.source)
-            model(x.to(device))
+            with autocast(device, settings.precision):
+                model(_on_device(x, settings, device))
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
@@ -432,6 +465,7 @@ def predict_proba(
 ) -> np.ndarray:
     """Softmax probabilities (N, classes) of ``model`` (in eval mode) on every image."""
     device = torch.device(device)
+    settings = settings.for_device(device)
     was_training = model.training
     model.eval()
     out = []
@@ -439,8 +473,10 @@ def predict_proba(
     try:
         for start in tqdm(starts, desc=desc, unit="batch", disable=desc is None, leave=False):
             rows = np.asarray(data.images[start : start + settings.eval_batch_size])
-            x = _to_input(rows, settings, data.source).to(device)
-            out.append(torch.softmax(model(x).float(), dim=1).double().cpu().numpy())
+            x = _on_device(_to_input(rows, settings, data.source), settings, device)
+            with autocast(device, settings.precision):
+                logits = model(x)
+            out.append(torch.softmax(logits.float(), dim=1).double().cpu().numpy())
     finally:
         model.train(was_training)
     n_classes = getattr(model, "num_classes", None)
@@ -630,11 +666,15 @@ def _fit(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
     fingerprint = _fingerprint(splits, classes)
+    settings = settings.for_device(device)  # checkpoints record what ran
 
     torch.manual_seed(settings.seed)
     model = build_classifier(len(classes), settings.depth).to(device)
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
     params = list(model.parameters())
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" else None
     sampler = BatchSampler(len(train), settings.batch_size, settings.seed, settings.augment)
 
     start, seconds_before = 0, 0.0
@@ -698,14 +738,20 @@ def _fit(
     )
     for step in range(start + 1, steps + 1):
         x, y = _train_batch(train, sampler, step, settings)
-        x, y = x.to(device), y.to(device)
+        x, y = _on_device(x, settings, device), y.to(device)
         optimizer.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        optimizer.step()
+        with autocast(device, settings.precision):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
+        if not math.isfinite(loss_value) and scaler is None:  # fp16: the scaler skips the step
             raise FloatingPointError(f"classifier loss is {loss_value} at step {step}")
         row: dict[str, Any] = {
             "step": step,
@@ -761,6 +807,8 @@ def _fit(
         "train_seconds": round(seconds, 3),
         "weights": str(weights),
         "parameters": sum(p.numel() for p in params),
+        "precision": settings.precision,
+        "channels_last": settings.channels_last,
     }
     return model, info
 

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +134,48 @@ class PatchSampler:
             "hr": torch.from_numpy(hr_out),
             "label": torch.from_numpy(self.labels[plan.index]),
         }
+
+
+def pinned(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch in page-locked memory, so a ``to(cuda, non_blocking=True)`` copy overlaps."""
+    return {key: value.pin_memory() for key, value in batch.items()}
+
+
+def prefetch(
+    sampler: PatchSampler, first: int, last: int, workers: int = 1, pin: bool = False
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches ``first..last`` of ``sampler`` in order, ``workers`` of them drawn ahead.
+
+    The sampler is stateless, so threads can draw batches ahead without changing what is
+    drawn: the batches equal ``sampler.batch(k)`` whatever ``workers`` is (0: drawn in the
+    loop). Threads, not DataLoader processes: cropping memory-mapped shards is cheap, releases
+    the GIL in numpy's copies, and needs no worker start-up. ``pin``: page-locked batches (for
+    CUDA; on a machine without an accelerator ``pin_memory`` fails).
+    """
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+
+    def draw(step: int) -> dict[str, torch.Tensor]:
+        batch = sampler.batch(step)
+        return pinned(batch) if pin else batch
+
+    if workers == 0:
+        for step in range(first, last + 1):
+            yield draw(step)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patches") as pool:
+        pending: deque[Future] = deque()
+        upcoming = iter(range(first, last + 1))
+        for step in upcoming:
+            pending.append(pool.submit(draw, step))
+            if len(pending) == workers:
+                break
+        while pending:
+            batch = pending.popleft().result()
+            step = next(upcoming, None)
+            if step is not None:
+                pending.append(pool.submit(draw, step))
+            yield batch
 
 
 def read_classes(data_dir: Path) -> list[str]:

@@ -32,9 +32,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import asdict, dataclass, fields
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +46,12 @@ from srda.errors import InputError
 from srda.metrics import psnr
 from srda.shards import atomic_path, read_shard
 from srda.train import distributed
-from srda.train.data import PatchSampler, load_split
+from srda.train.data import PatchSampler, load_split, prefetch
 from srda.train.losses import predict_sr
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("constant", "step", "cosine")
 LOG_NAME = "train_log.csv"
 CHECKPOINT_DIR = "checkpoints"
@@ -60,7 +59,15 @@ CHECKPOINT_FORMAT = 1
 #: Log columns the trainer writes itself; objective terms with these names get a ``term_`` prefix.
 RESERVED_COLUMNS = ("step", "loss", "lr", "seconds", "val_psnr")
 #: Settings that do not change the training trajectory (a resume may change them silently).
-_TRAJECTORY_FREE = ("steps", "val_every", "checkpoint_every", "val_images", "val_batch_size")
+_TRAJECTORY_FREE = (
+    "steps",
+    "val_every",
+    "checkpoint_every",
+    "val_images",
+    "val_batch_size",
+    "loader_workers",
+    "pin_memory",
+)
 
 Objective = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]]
 Predict = Callable[[nn.Module, torch.Tensor], torch.Tensor]
@@ -78,8 +85,11 @@ class TrainSettings:
     lr: float = 1e-4
     val_every: int = 200  # 0: validate only at the end
     checkpoint_every: int | None = None  # default: val_every (0: only at the end)
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 only with CUDA, with a GradScaler)
-    channels_last: bool = False
+    # auto | fp32 | bf16 | fp16 (fp16 only with CUDA, with a GradScaler); auto: resolve_precision
+    precision: str = "fp32"
+    channels_last: bool | str = False  # True | False | "auto" (on with CUDA)
+    loader_workers: int = 1  # threads drawing batches ahead (0: in the loop); same batches
+    pin_memory: bool | str = "auto"  # page-locked batches; "auto": on with CUDA
     augment: bool = True
     schedule: str = "constant"  # constant | step | cosine
     schedule_milestones: list[int] | None = None  # step schedule; default [steps // 2]
@@ -116,6 +126,10 @@ class TrainSettings:
         )
         need(self.seed >= 0, f"seed={self.seed} must be >= 0")
         need(self.val_batch_size >= 1, f"val_batch_size={self.val_batch_size} must be >= 1")
+        need(self.loader_workers >= 0, f"loader_workers={self.loader_workers} must be >= 0")
+        for key in ("channels_last", "pin_memory"):
+            value = getattr(self, key)
+            need(isinstance(value, bool) or value == "auto", f"{key}={value!r}: bool or auto")
         if self.schedule_milestones is not None:
             self.schedule_milestones = sorted(int(m) for m in self.schedule_milestones)
 
@@ -152,7 +166,36 @@ def lr_factor(settings: TrainSettings, done: int) -> float:
 # Small helpers
 
 
-def _autocast(device: torch.device, precision: str) -> AbstractContextManager:
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively (CUDA Ampere+, or a CPU with AVX512-BF16
+    or AMX). Elsewhere bf16 is emulated: 0.03x fp32 on an AVX2 CPU (benchmarks/)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 where it is native, fp16 (with a gradient scaler) on older CUDA GPUs,
+    fp32 elsewhere. What ``make bench`` measured to win; other values pass through."""
+    if precision != "auto":
+        return precision
+    if native_bf16(device):
+        return "bf16"
+    return "fp16" if device.type == "cuda" else "fp32"
+
+
+def resolve_flag(value: bool | str, device: torch.device) -> bool:
+    """``auto`` means on with CUDA (channels_last, pinned memory), off elsewhere."""
+    return device.type == "cuda" if value == "auto" else bool(value)
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """Autocast for a resolved precision (bf16 / fp16); fp32: nothing."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     if precision == "fp16":
@@ -328,7 +371,7 @@ def validate(
                 x = torch.from_numpy(val_lr[start : start + batch_size])[:, None].to(device)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(device, precision):
+                with autocast(device, precision):
                     sr = predict(model, x)
                 outputs.append(sr.float().clamp(0.0, 1.0)[:, 0].cpu().numpy())
     finally:
@@ -386,6 +429,12 @@ def train(
         }
     if settings.precision == "fp16" and device.type != "cuda":
         raise ValueError(f"precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
+    settings = replace(  # "auto" becomes what this device runs (the checkpoint keeps that)
+        settings,
+        precision=resolve_precision(settings.precision, device),
+        channels_last=resolve_flag(settings.channels_last, device),
+        pin_memory=resolve_flag(settings.pin_memory, device),
+    )
     with deterministic_on_cpu(device):
         summary = _train(
             model, params, objective, predict, data_dir, scale, settings, out_dir, device
@@ -498,12 +547,10 @@ def _train(
         mininterval=1.0,
         disable=not ctx.is_main,
     )
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patches") as pool:
-        pending = pool.submit(sampler.batch, start + 1) if start < steps else None
-        for step in range(start + 1, steps + 1):
-            batch = distributed.shard_batch(pending.result(), ctx)
-            if step < steps:  # the sampler is stateless: the next batch is drawn meanwhile
-                pending = pool.submit(sampler.batch, step + 1)
+    batches = prefetch(sampler, start + 1, steps, settings.loader_workers, settings.pin_memory)
+    with closing(batches):
+        for step, batch in zip(range(start + 1, steps + 1), batches, strict=True):
+            batch = distributed.shard_batch(batch, ctx)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             if settings.channels_last:
                 for key in ("lr", "hr"):
@@ -511,7 +558,7 @@ def _train(
             step_lr = optimizer.param_groups[0]["lr"]
 
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, settings.precision):
+            with autocast(device, settings.precision):
                 loss, terms = objective(net, batch)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -600,6 +647,9 @@ def _train(
         "log": str(log_path),
         "device": str(device),
         "precision": settings.precision,
+        "channels_last": settings.channels_last,
+        "loader_workers": settings.loader_workers,
+        "pin_memory": settings.pin_memory,
         "processes": ctx.world_size,
     }
 
