@@ -122,6 +122,9 @@ HEADLINE: dict[str, str] = {
     "PSNR and SSIM values",
     "eval_share_of_wall": "the smoke run's Table I scoring (re-timed) / its wall time",
     "smoke_wall_s": "wall seconds of the smoke run",
+    "quick_wall_s": "wall seconds of a finished quick run (--quick-results; first job start "
+    "to last job end)",
+    "quick_peak_rss_mb": "largest peak memory of any job of that quick run (MB)",
     "per_job_overhead_s": "fresh interpreter importing what a job imports (torch, srda)",
     "workflow_peak_rss_mb": "largest peak memory of any job of the smoke run (MB)",
     "data_slices_per_s": "data stage slices/s (synthesize + prepare)",
@@ -163,6 +166,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--run-smoke",
         action="store_true",
         help="run the smoke preset into OUT/smoke first (minutes; not counted in the budget)",
+    )
+    p.add_argument(
+        "--quick-results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also read a finished quick-preset run (its benchmark files): wall time, per-rule "
+        "seconds, peak memory, evaluation share (the quick target)",
     )
     p.add_argument(
         "--sections",
@@ -310,9 +321,14 @@ def section_workflow(args, ctx, deadline):
     out["job_startup"] = startup
     if where is None:
         out["run"] = None
+        if args.quick_results is not None:
+            out["quick"] = smoke_run.read_run(args.quick_results, startup=startup)
         return out
     logger.info("workflow: reading %s", where)
     out["run"] = smoke_run.read_run(where, wall_s=wall, startup=startup, deadline=deadline)
+    if args.quick_results is not None:
+        logger.info("workflow: reading the quick run %s", args.quick_results)
+        out["quick"] = smoke_run.read_run(args.quick_results, startup=startup, deadline=deadline)
     return out
 
 
@@ -391,6 +407,7 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
     """(headline values, reasons for the null ones)."""
     s = sections
     run = _get(s, "workflow", "run")
+    quick = _get(s, "workflow", "quick")
     matmul = _get(s, "matmul", "gflops_best")
     body = _get(s, "body", "gflops")
     values = {
@@ -409,6 +426,8 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
         ),
         "eval_share_of_wall": _get(run, "eval_share_of_wall"),
         "smoke_wall_s": _get(run, "wall_s"),
+        "quick_wall_s": _get(quick, "wall_s"),
+        "quick_peak_rss_mb": _get(quick, "peak_rss_mb"),
         "per_job_overhead_s": _get(s, "workflow", "job_startup", "median_s"),
         "workflow_peak_rss_mb": _get(run, "peak_rss_mb"),
         "data_slices_per_s": _get(s, "data", "slices_per_s_total"),
@@ -420,7 +439,7 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
         "matmul": ("matmul_", "srda_body_share"),
         "body": ("srda_body_",),
         "eval": ("eval_speedup", "eval_max"),
-        "workflow": ("eval_share", "smoke_", "per_job", "workflow_"),
+        "workflow": ("eval_share", "smoke_", "quick_", "per_job", "workflow_"),
         "data": ("data_",),
         "gpu_hours": ("paper_gpu",),
     }
@@ -433,6 +452,8 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
             reasons[key] = f"section {section} failed: {errors[section]}"
         elif section is not None and section not in s:
             reasons[key] = f"section {section} not run"
+        elif key.startswith("quick_"):
+            reasons[key] = "no quick run read (--quick-results DIR)"
         elif key in ("eval_share_of_wall", "smoke_wall_s", "workflow_peak_rss_mb"):
             reasons[key] = _get(s, "workflow", "how") or "no smoke run"
             if run and key == "eval_share_of_wall":
@@ -470,13 +491,18 @@ def targets(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "smoke preset end to end < 8 minutes", values["smoke_wall_s"], lambda v: v < 480
         ),
         "peak_memory_under_4gb": target(
-            "peak memory of any job < 4 GB", values["workflow_peak_rss_mb"], lambda v: v < 4096
+            "peak memory of any job < 4 GB (smoke and, when read, quick)",
+            max(
+                (v for v in (values["workflow_peak_rss_mb"], values["quick_peak_rss_mb"]) if v),
+                default=None,
+            ),
+            lambda v: v < 4096,
         ),
         "quick_under_45_min": target(
             "quick preset < 45 minutes",
-            None,
+            values["quick_wall_s"],
             lambda v: v < 2700,
-            note="not measured by the harness (a quick run takes most of an hour)",
+            note="" if values["quick_wall_s"] else "pass a finished quick run: --quick-results DIR",
         ),
         "psnr_within_seed_spread": target(
             "tuned PSNR after equal steps within fp32's seed-to-seed spread (3 seeds)",
