@@ -18,7 +18,7 @@ def test_default_preset_is_quick_and_fills_schema_defaults(base_config):
     ds = cfg["datasets"]["adni-mri"]
     assert ds["hr_size"] == 96  # from the quick preset
     assert ds["plane"] == "axial"  # schema default
-    assert ds["synthetic"]["severity"] == 2.5  # config.yaml: calibrated for Table III
+    assert ds["synthetic"]["severity"] == 4.0  # config.yaml: calibrated for Table III
     assert cfg["run_datasets"] == ["adni-mri", "adni-pet", "demented-mri"]
     assert cfg["methods"]["bicubic"]["display"] == "Bicubic"
 
