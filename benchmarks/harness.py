@@ -319,13 +319,10 @@ def section_workflow(args, ctx, deadline):
     startup = smoke_run.job_startup_seconds(args.startup_repeats)
     out: dict[str, Any] = {"smoke_results": str(where) if where else None, "how": how}
     out["job_startup"] = startup
-    if where is None:
-        out["run"] = None
-        if args.quick_results is not None:
-            out["quick"] = smoke_run.read_run(args.quick_results, startup=startup)
-        return out
-    logger.info("workflow: reading %s", where)
-    out["run"] = smoke_run.read_run(where, wall_s=wall, startup=startup, deadline=deadline)
+    out["run"] = None
+    if where is not None:
+        logger.info("workflow: reading %s", where)
+        out["run"] = smoke_run.read_run(where, wall_s=wall, startup=startup, deadline=deadline)
     if args.quick_results is not None:
         logger.info("workflow: reading the quick run %s", args.quick_results)
         out["quick"] = smoke_run.read_run(args.quick_results, startup=startup, deadline=deadline)

@@ -205,11 +205,10 @@ class ClassifierSettings:
 
     def for_device(self, device: torch.device) -> ClassifierSettings:
         """The settings with ``auto`` precision and memory format resolved for ``device``."""
-        precision = resolve_precision(self.precision, device)
-        if precision == "fp16" and device.type != "cuda":
-            raise ValueError(f"precision fp16 needs a CUDA device (got {device})")
         return replace(
-            self, precision=precision, channels_last=resolve_flag(self.channels_last, device)
+            self,
+            precision=resolve_precision(self.precision, device),
+            channels_last=resolve_flag(self.channels_last, device),
         )
 
 

@@ -168,7 +168,7 @@ def lr_factor(settings: TrainSettings, done: int) -> float:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes in bf16 natively (CUDA Ampere+, or a CPU with AVX512-BF16
-    or AMX). Elsewhere bf16 is emulated: 0.03x fp32 on an AVX2 CPU (benchmarks/)."""
+    or AMX). Elsewhere bf16 is emulated: 0.05x fp32 on an AVX2 CPU (make bench)."""
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -181,7 +181,10 @@ def native_bf16(device: torch.device) -> bool:
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto``: bf16 where it is native, fp16 (with a gradient scaler) on older CUDA GPUs,
-    fp32 elsewhere. What ``make bench`` measured to win; other values pass through."""
+    fp32 elsewhere. What ``make bench`` measured to win; other values pass through, except
+    fp16 off CUDA (a ValueError: the gradient scaler needs CUDA)."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
     if precision != "auto":
         return precision
     if native_bf16(device):
@@ -427,8 +430,6 @@ def train(
             "weights": None,
             "log": None,
         }
-    if settings.precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
     settings = replace(  # "auto" becomes what this device runs (the checkpoint keeps that)
         settings,
         precision=resolve_precision(settings.precision, device),
