@@ -130,6 +130,9 @@ HEADLINE: dict[str, str] = {
     "data_slices_per_s": "data stage slices/s (synthesize + prepare)",
     "data_peak_rss_mb": "data stage peak memory (MB)",
     "paper_gpu_hours_estimate": "GPU-hours of the paper preset (assumptions in gpu_hours)",
+    "precision_psnr_diff_db": "SRDA test PSNR after equal quick-preset steps, tuned precision "
+    "minus fp32, mean over seeds (--precision-results)",
+    "precision_psnr_spread_db": "fp32 test PSNR max - min over the same seeds",
 }
 
 
@@ -174,6 +177,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="also read a finished quick-preset run (its benchmark files): wall time, per-rule "
         "seconds, peak memory, evaluation share (the quick target)",
+    )
+    p.add_argument(
+        "--precision-results",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="also read bench_precision_psnr.py's result (precision_psnr.json): SRDA's PSNR "
+        "after equal quick-preset steps, tuned precision against fp32 over seeds (a target)",
     )
     p.add_argument(
         "--sections",
@@ -430,6 +441,8 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
         "data_slices_per_s": _get(s, "data", "slices_per_s_total"),
         "data_peak_rss_mb": _get(s, "data", "peak_rss_mb"),
         "paper_gpu_hours_estimate": _get(s, "gpu_hours", "gpu_hours"),
+        "precision_psnr_diff_db": _get(s, "precision_psnr", "psnr_mean_diff_db"),
+        "precision_psnr_spread_db": _get(s, "precision_psnr", "reference_spread_db"),
     }
     owner = {
         "srda_train": ("srda_train_",),
@@ -439,6 +452,7 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
         "workflow": ("eval_share", "smoke_", "quick_", "per_job", "workflow_"),
         "data": ("data_",),
         "gpu_hours": ("paper_gpu",),
+        "precision_psnr": ("precision_psnr",),
     }
     reasons: dict[str, str] = {}
     for key, value in values.items():
@@ -451,6 +465,8 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
             reasons[key] = f"section {section} not run"
         elif key.startswith("quick_"):
             reasons[key] = "no quick run read (--quick-results DIR)"
+        elif key.startswith("precision_psnr"):
+            reasons[key] = "no precision check read (--precision-results JSON)"
         elif key in ("eval_share_of_wall", "smoke_wall_s", "workflow_peak_rss_mb"):
             reasons[key] = _get(s, "workflow", "how") or "no smoke run"
             if run and key == "eval_share_of_wall":
@@ -503,9 +519,14 @@ def targets(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ),
         "psnr_within_seed_spread": target(
             "tuned PSNR after equal steps within fp32's seed-to-seed spread (3 seeds)",
-            None,
-            lambda v: bool(v),
-            note="not measured by the harness (needs quick-preset training runs)",
+            values["precision_psnr_diff_db"],
+            lambda v: abs(v) <= values["precision_psnr_spread_db"],
+            note=(
+                f"mean PSNR difference (dB) against fp32's spread "
+                f"{values['precision_psnr_spread_db']:.3f} dB"
+                if values["precision_psnr_diff_db"] is not None
+                else "run benchmarks/bench_precision_psnr.py, pass --precision-results JSON"
+            ),
         ),
     }
 
@@ -827,6 +848,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         other_processes_cpu_share=others,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+    if args.precision_results is not None:
+        try:
+            ctx["sections"]["precision_psnr"] = json.loads(args.precision_results.read_text())
+        except (OSError, ValueError) as exc:
+            errors["precision_psnr"] = f"{args.precision_results}: {exc}"
     values, nulls = headline(ctx["sections"], errors)
     result: dict[str, Any] = {
         "benchmark": "srda-bench harness",

@@ -222,6 +222,50 @@ def _fake_smoke_run(root: Path) -> Path:
     return root
 
 
+def _fake_precision_check(root: Path, bf16_psnr: list[float]) -> Path:
+    """bench_precision_psnr's result over hand-made run.json files: fp32 seeds at 30.0 / 30.5
+    / 30.1 dB (spread 0.5), bf16 at the given values."""
+    bench = _load("bench_precision_psnr")
+    fp32 = [30.0, 30.5, 30.1]
+    for precision, values in (("fp32", fp32), ("bf16", bf16_psnr)):
+        for seed, psnr in enumerate(values):
+            path = bench.run_json(root, "adni-mri", 4, f"srda_{precision}", seed)
+            path.parent.mkdir(parents=True)
+            summary = {"psnr": psnr, "ssim": 0.8, "seconds": 100.0 if precision == "fp32" else 40}
+            path.write_text(json.dumps({**summary, "training": {"precision": precision}}))
+    result = bench.compare(root, "adni-mri", 4, "srda", ["fp32", "bf16"], [0, 1, 2])
+    out = root / "precision_psnr.json"
+    out.write_text(json.dumps(result))
+    return out
+
+
+def test_precision_check_compares_means_with_the_fp32_spread(tmp_path):
+    inside = json.loads(_fake_precision_check(tmp_path / "a", [30.0, 30.4, 30.2]).read_text())
+    assert inside["psnr_mean_diff_db"] == pytest.approx(0.0)
+    assert inside["reference_spread_db"] == pytest.approx(0.5)
+    assert inside["met"] is True and inside["tuned_seeds_inside_reference_range"] == 3
+    assert inside["speedup_sr_job"] == pytest.approx(2.5)
+    fp32 = inside["per_precision"]["fp32"]
+    assert fp32["psnr"]["sd"] == pytest.approx(0.26458, abs=1e-4)
+    assert [r["precision_ran"] for r in fp32["runs"]] == ["fp32"] * 3
+    worse = json.loads(_fake_precision_check(tmp_path / "b", [29.2, 29.4, 29.3]).read_text())
+    assert worse["psnr_mean_diff_db"] == pytest.approx(-0.9)
+    assert worse["met"] is False and worse["tuned_seeds_inside_reference_range"] == 0
+
+
+def test_precision_check_overlay_copies_the_method_per_precision():
+    bench = _load("bench_precision_psnr")
+    base = {"methods": {"srda": {"arch": "srda", "display": "SRDA", "train": {"lr": 1e-4}}}}
+    methods = bench.overlay("srda", ["fp32", "bf16"], base)["methods"]
+    assert list(methods) == ["srda_fp32", "srda_bf16"]
+    assert methods["srda_bf16"] == {
+        "arch": "srda",
+        "display": "SRDA bf16",
+        "train": {"lr": 1e-4, "precision": "bf16"},
+    }
+    assert base["methods"]["srda"]["train"] == {"lr": 1e-4}  # not modified
+
+
 @pytest.fixture(scope="module")
 def harness_run(harness, tmp_path_factory) -> tuple[dict, dict, str, Path]:
     """(returned result, bench.json read back, bench.md, the fake smoke run)."""
@@ -230,6 +274,8 @@ def harness_run(harness, tmp_path_factory) -> tuple[dict, dict, str, Path]:
     quick = _fake_smoke_run(tmp_path_factory.mktemp("quick"))  # read as a finished quick run
     argv = ["--tiny", "--threads", "1", "--quiet", "--out", str(out), "--smoke-results", str(smoke)]
     argv += ["--quick-results", str(quick)]
+    precision = _fake_precision_check(tmp_path_factory.mktemp("precision"), [30.0, 30.4, 30.2])
+    argv += ["--precision-results", str(precision)]
     result = harness.main(argv)
     written = json.loads((out / "bench.json").read_text())
     return result, written, (out / "bench.md").read_text(), smoke
@@ -279,6 +325,9 @@ def test_harness_targets_follow_the_figures(harness_run):
     assert t["quick_under_45_min"]["measured"] == pytest.approx(70.0)
     assert t["quick_under_45_min"]["met"] is True
     assert data["sections"]["workflow"]["quick"]["jobs"] == 5
+    assert t["psnr_within_seed_spread"]["measured"] == pytest.approx(0.0)
+    assert t["psnr_within_seed_spread"]["met"] is True
+    assert data["precision_psnr_spread_db"] == pytest.approx(0.5)
 
 
 def test_harness_srda_plain_and_tuned_candidates(harness_run, harness):

@@ -125,3 +125,21 @@ def test_diagnosis_recipe_per_preset_and_reserved_row_names(base_config):
     config["diagnosis"] = {"depth": 7}
     with pytest.raises(ConfigError, match="diagnosis.depth"):
         resolve(config)
+
+
+def test_cohort_marker_weights_and_pet_resolution(base_config):
+    config = copy.deepcopy(base_config)
+    config["datasets"]["adni-pet"]["synthetic"]["markers"] = {"ventricles": 0.5}
+    syn = resolve(config)["datasets"]["adni-pet"]["synthetic"]
+    assert syn["markers"] == {"hippocampus": 1.0, "ventricles": 0.5, "cortex": 1.0, "pet_drop": 1.0}
+    assert syn["pet_fwhm_mm"] == [6.0, 8.0]
+    config["datasets"]["adni-pet"]["synthetic"]["markers"] = {"amygdala": 2.0}
+    with pytest.raises(ConfigError, match=r"adni-pet\.synthetic\.markers.*amygdala"):
+        resolve(config)
+    config["datasets"]["adni-pet"]["synthetic"]["markers"] = {"cortex": -1}
+    with pytest.raises(ConfigError, match="cortex"):
+        resolve(config)
+    config["datasets"]["adni-pet"]["synthetic"].pop("markers")
+    config["datasets"]["adni-pet"]["synthetic"]["pet_fwhm_mm"] = [4.0]
+    with pytest.raises(ConfigError, match="pet_fwhm_mm"):
+        resolve(config)

@@ -121,6 +121,32 @@ def test_severity_knob_scales_the_effect():
         assert full[key] - base[key] == pytest.approx(2 * (weak[key] - base[key]))
 
 
+def test_marker_weights_scale_each_class_effect_alone():
+    base = syn.draw_subject(0, "mri", 3, 0, 1.0).amplitudes()
+    plain = syn.draw_subject(0, "mri", 3, 2, 1.0).amplitudes()
+    markers = {"ventricles": 0.25, "hippocampus": 3.0}
+    weighted = syn.draw_subject(0, "mri", 3, 2, 1.0, markers).amplitudes()
+    expected = {"ventricles": 0.25, "hippocampus": 3.0, "cortex": 1.0, "pet_drop": 1.0}
+    for key, weight in expected.items():
+        effect = plain[key] - base[key]
+        assert weighted[key] - base[key] == pytest.approx(weight * effect)
+    # CN carries no class effect: weights leave it alone (only ageing remains)
+    assert syn.draw_subject(0, "mri", 3, 0, 1.0, markers).amplitudes() == base
+    with pytest.raises(InputError, match="unknown marker 'amygdala'"):
+        syn.draw_subject(0, "mri", 3, 2, 1.0, {"amygdala": 1.0})
+    with pytest.raises(InputError, match="'cortex' must be"):
+        syn.check_markers({"cortex": -1.0})
+
+
+def test_pet_resolution_range_maps_the_same_draw():
+    wide = syn.draw_subject(0, "pet", 4, 1, 1.0).pet_fwhm_mm
+    sharp = syn.draw_subject(0, "pet", 4, 1, 1.0, pet_fwhm_mm=(3.0, 4.0)).pet_fwhm_mm
+    assert 6.0 <= wide <= 8.0 and 3.0 <= sharp <= 4.0
+    assert (wide - 6.0) / 2.0 == pytest.approx(sharp - 3.0)  # one uniform draw, two ranges
+    with pytest.raises(InputError, match="pet_fwhm_mm"):
+        syn.check_fwhm((5.0, 4.0))
+
+
 def test_pet_hypometabolism_in_ad_regions(tmp_path: Path):
     ratios = []
     for index in (1, 2):

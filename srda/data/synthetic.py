@@ -93,6 +93,12 @@ _N_BIAS_MODES = 2
 _STEP_MM = {"hippocampus": 2.0, "ventricles": 2.5, "cortex": 0.8}
 
 
+#: Per-marker weights of the class-dependent amplitudes (severity applies on top): a dataset
+#: can put its class signal into fine markers (hippocampus, cortex) rather than coarse ones
+#: (ventricles, PET's regional drop), which is what separates HR from LR diagnosis.
+DEFAULT_MARKERS = {"hippocampus": 1.0, "ventricles": 1.0, "cortex": 1.0, "pet_drop": 1.0}
+
+
 @dataclass(frozen=True)
 class CohortModel:
     """Every parameter of the cohort; docs/cohort.md gives the facts behind each default."""
@@ -414,26 +420,60 @@ class Subject:
     pet_fwhm_mm: float
     slice_z_mm: float
     slice_white: float
+    markers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARKERS))
 
     def amplitudes(self) -> dict[str, float]:
-        m = MODEL
-        s = self.severity
+        m, s, w = MODEL, self.severity, self.markers
         return {
-            "hippocampus": m.hippocampus_mm * s + float(self.age[0]),
-            "ventricles": m.ventricles_mm * s + float(self.age[1]),
-            "cortex": m.cortex_mm * s + float(self.age[2]),
-            "pet_drop": m.pet_drop * s + float(self.age[3]),
+            "hippocampus": m.hippocampus_mm * s * w["hippocampus"] + float(self.age[0]),
+            "ventricles": m.ventricles_mm * s * w["ventricles"] + float(self.age[1]),
+            "cortex": m.cortex_mm * s * w["cortex"] + float(self.age[2]),
+            "pet_drop": m.pet_drop * s * w["pet_drop"] + float(self.age[3]),
         }
+
+
+
+def check_markers(markers: dict[str, float] | None) -> dict[str, float]:
+    """Marker weights with defaults filled in; unknown names or negative weights refused."""
+    out = dict(DEFAULT_MARKERS)
+    for name, weight in (markers or {}).items():
+        if name not in out:
+            known = ", ".join(DEFAULT_MARKERS)
+            raise InputError("markers", f"unknown marker {name!r}; expected one of {known}")
+        if not np.isfinite(weight) or weight < 0:
+            raise InputError("markers", f"weight of {name!r} must be a finite number >= 0")
+        out[name] = float(weight)
+    return out
+
+
+def check_fwhm(fwhm_mm: tuple[float, float] | None) -> tuple[float, float]:
+    """A PET scanner-resolution range (lo, hi) in mm, lo <= hi, both in (0, 20]."""
+    if fwhm_mm is None:
+        return MODEL.pet_fwhm_mm
+    lo, hi = (float(v) for v in fwhm_mm)
+    if not 0.0 < lo <= hi <= 20.0:
+        raise InputError("pet_fwhm_mm", f"must be [lo, hi] with 0 < lo <= hi <= 20, got {fwhm_mm}")
+    return lo, hi
 
 
 def _rng(seed: int, domain: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), _DOMAIN[domain], int(index)]))
 
 
-def draw_subject(seed: int, domain: str, index: int, label_index: int, severity: float) -> Subject:
+def draw_subject(
+    seed: int,
+    domain: str,
+    index: int,
+    label_index: int,
+    severity: float,
+    markers: dict[str, float] | None = None,
+    pet_fwhm_mm: tuple[float, float] | None = None,
+) -> Subject:
     """All random draws of subject ``index`` (1-based). The draws never depend on the label:
-    class and severity only scale the disease amplitudes."""
+    class, severity and the marker weights only scale the disease amplitudes (and the PET
+    resolution range only maps the same uniform draw)."""
     m = MODEL
+    fwhm = check_fwhm(pet_fwhm_mm)
     rng = _rng(seed, domain, index)
     c = m.clip_sd
     z = lambda n: np.clip(rng.standard_normal(n), -c, c)  # noqa: E731
@@ -467,9 +507,10 @@ def draw_subject(seed: int, domain: str, index: int, label_index: int, severity:
         gain=gain,
         bias=bias,
         noise=float(lo + (hi - lo) * u[0]),
-        pet_fwhm_mm=float(m.pet_fwhm_mm[0] + np.diff(m.pet_fwhm_mm)[0] * u[1]),
+        pet_fwhm_mm=float(fwhm[0] + (fwhm[1] - fwhm[0]) * u[1]),
         slice_z_mm=float(SLICE_Z_MM[0] + (SLICE_Z_MM[1] - SLICE_Z_MM[0]) * u[2]),
         slice_white=float(m.slice_white[0] + np.diff(m.slice_white)[0] * u[3]),
+        markers=check_markers(markers),
     )
 
 
@@ -751,11 +792,16 @@ def synthesize_volumes(
     seed: int = 0,
     severity: float = 1.0,
     voxel_mm: float = 1.5,
+    markers: dict[str, float] | None = None,
+    pet_fwhm_mm: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Write a 3D cohort: ``volumes/sub-0001.nii.gz ...``, ``masks/sub-0001.nii.gz ...`` (ROI
     labels 1 hippocampus, 2 lateral ventricles, 3 AD cortical regions), ``labels.csv``
     (subject,label; classes CN, MCI, AD round-robin), ``subjects.csv`` (hidden per-subject
-    disease amplitudes) and ``cohort.json``. Returns the labels frame."""
+    disease amplitudes) and ``cohort.json``. ``markers`` weights the class-dependent amplitude
+    of each marker (``DEFAULT_MARKERS``); ``pet_fwhm_mm`` is PET's scanner-resolution range.
+    Returns the labels frame."""
+    markers, fwhm = check_markers(markers), check_fwhm(pet_fwhm_mm)
     modality = str(modality).lower()
     if modality not in ("mri", "pet"):
         raise InputError("modality", f"must be 'mri' or 'pet', got {modality!r}")
@@ -774,7 +820,7 @@ def synthesize_volumes(
         (tmp / "masks").mkdir()
 
         def work(i: int) -> None:
-            subj = draw_subject(seed, modality, i, (i - 1) % 3, severity)
+            subj = draw_subject(seed, modality, i, (i - 1) % 3, severity, markers, fwhm)
             vol, mask, grid = make_volume(subj, modality, voxel_mm, seed)
             name = f"sub-{i:0{width}d}"
             _save_nifti(vol, grid, tmp / "volumes" / f"{name}.nii.gz")
@@ -795,6 +841,8 @@ def synthesize_volumes(
                 n_subjects=int(n_subjects),
                 seed=int(seed),
                 severity=float(severity),
+                markers=markers,
+                pet_fwhm_mm=list(fwhm) if modality == "pet" else None,
                 voxel_mm=voxel_mm,
                 shape=list(grid.shape),
                 affine=grid.affine.tolist(),
@@ -813,13 +861,18 @@ def synthesize_volumes(
 
 
 def synthesize_slices(
-    out_dir: Path, n_images: int, seed: int = 0, severity: float = 1.0
+    out_dir: Path,
+    n_images: int,
+    seed: int = 0,
+    severity: float = 1.0,
+    markers: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Write a 2D cohort like the Kaggle / Heywhale Alzheimer MRI set: one axial T1 slice per
     subject as ``images/{class}/img-00001.png`` (uint8, 176 wide x 208 high), ROI masks as
     ``masks/img-00001.png``, ``labels.csv`` and ``cohort.json``. Returns image,label with image
-    paths relative to out_dir."""
+    paths relative to out_dir. ``markers`` as for ``synthesize_volumes``."""
     _check_common(n_images, seed, severity)
+    markers = check_markers(markers)
     out_dir = Path(out_dir)
     start = time.perf_counter()
     _template()
@@ -831,7 +884,7 @@ def synthesize_slices(
         (tmp / "masks").mkdir()
 
         def work(i: int) -> None:
-            subj = draw_subject(seed, "slices", i, (i - 1) % 3, severity)
+            subj = draw_subject(seed, "slices", i, (i - 1) % 3, severity, markers)
             img, roi = make_slice(subj, seed)
             name = f"img-{i:0{width}d}.png"
             rel = Path("images") / subj.label / name
@@ -851,6 +904,7 @@ def synthesize_slices(
                 n_images=int(n_images),
                 seed=int(seed),
                 severity=float(severity),
+                markers=markers,
                 shape=list(SLICE_SHAPE),
                 pixel_mm=1.0,
             ),
@@ -871,8 +925,14 @@ def synthesize_dataset(settings: dict, out_dir: Path) -> None:
             seed=syn["seed"],
             severity=syn["severity"],
             voxel_mm=syn["voxel_mm"],
+            markers=syn.get("markers"),
+            pet_fwhm_mm=syn.get("pet_fwhm_mm"),
         )
     else:
         synthesize_slices(
-            Path(out_dir), syn["n_subjects"], seed=syn["seed"], severity=syn["severity"]
+            Path(out_dir),
+            syn["n_subjects"],
+            seed=syn["seed"],
+            severity=syn["severity"],
+            markers=syn.get("markers"),
         )
