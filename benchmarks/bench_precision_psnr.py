@@ -11,7 +11,7 @@ every seed, in one results folder (one data stage for both), and compares the ru
 - the difference of the mean PSNRs against the fp32 spread (max - min over seeds): the target is
   met when |mean bf16 - mean fp32| <= that spread (and every bf16 seed is reported beside it).
 
-    .venv/bin/python benchmarks/bench_precision_psnr.py                    # quick, adni-mri, ~10 min
+    .venv/bin/python benchmarks/bench_precision_psnr.py          # quick, adni-mri, ~10 min
     .venv/bin/python benchmarks/bench_precision_psnr.py --preset smoke --seeds 0 1 --out /tmp/p
 
 On a CPU without bf16 hardware bf16 is emulated and very slow (see bench_srda_train.py);

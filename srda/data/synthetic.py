@@ -432,7 +432,6 @@ class Subject:
         }
 
 
-
 def check_markers(markers: dict[str, float] | None) -> dict[str, float]:
     """Marker weights with defaults filled in; unknown names or negative weights refused."""
     out = dict(DEFAULT_MARKERS)
