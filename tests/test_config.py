@@ -106,6 +106,9 @@ def test_nested_command_line_values_are_coerced_to_the_schema_types(base_config)
     assert cfg["datasets"]["adni-pet"]["min_brain_fraction"] == 0.5
     with pytest.raises(ConfigError, match="hr_size"):
         resolve({**config, "dataset_defaults": {"hr_size": "big"}})
+    # `--config scales=[4]` arrives as ['4']
+    assert resolve({**config, "scales": ["4"], "seeds": ["0", "1"]})["scales"] == [4]
+    assert resolve({**config, "seeds": ["0", "1"]})["seeds"] == [0, 1]
 
 
 def test_diagnosis_recipe_per_preset_and_reserved_row_names(base_config):
