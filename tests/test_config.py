@@ -134,7 +134,13 @@ def test_cohort_marker_weights_and_pet_resolution(base_config):
     config = copy.deepcopy(base_config)
     config["datasets"]["adni-pet"]["synthetic"]["markers"] = {"ventricles": 0.5}
     syn = resolve(config)["datasets"]["adni-pet"]["synthetic"]
-    assert syn["markers"] == {"hippocampus": 1.0, "ventricles": 0.5, "cortex": 1.0, "pet_drop": 1.0}
+    assert syn["markers"] == {
+        "hippocampus": 1.0,
+        "ventricles": 0.5,
+        "cortex": 1.0,
+        "pet_drop": 1.0,
+        "pet_grey": 0.0,
+    }
     assert syn["pet_fwhm_mm"] == [6.0, 8.0]
     config["datasets"]["adni-pet"]["synthetic"]["markers"] = {"amygdala": 2.0}
     with pytest.raises(ConfigError, match=r"adni-pet\.synthetic\.markers.*amygdala"):

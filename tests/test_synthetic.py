@@ -126,7 +126,13 @@ def test_marker_weights_scale_each_class_effect_alone():
     plain = syn.draw_subject(0, "mri", 3, 2, 1.0).amplitudes()
     markers = {"ventricles": 0.25, "hippocampus": 3.0}
     weighted = syn.draw_subject(0, "mri", 3, 2, 1.0, markers).amplitudes()
-    expected = {"ventricles": 0.25, "hippocampus": 3.0, "cortex": 1.0, "pet_drop": 1.0}
+    expected = {
+        "ventricles": 0.25,
+        "hippocampus": 3.0,
+        "cortex": 1.0,
+        "pet_drop": 1.0,
+        "pet_grey": 1,
+    }
     for key, weight in expected.items():
         effect = plain[key] - base[key]
         assert weighted[key] - base[key] == pytest.approx(weight * effect)

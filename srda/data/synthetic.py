@@ -96,7 +96,15 @@ _STEP_MM = {"hippocampus": 2.0, "ventricles": 2.5, "cortex": 0.8}
 #: Per-marker weights of the class-dependent amplitudes (severity applies on top): a dataset
 #: can put its class signal into fine markers (hippocampus, cortex) rather than coarse ones
 #: (ventricles, PET's regional drop), which is what separates HR from LR diagnosis.
-DEFAULT_MARKERS = {"hippocampus": 1.0, "ventricles": 1.0, "cortex": 1.0, "pet_drop": 1.0}
+#: ``pet_grey`` (off unless a dataset asks for it) drops grey-matter activity alone, a pattern
+#: finer than the regional ``pet_drop`` that also lowers the white matter under the cortex.
+DEFAULT_MARKERS = {
+    "hippocampus": 1.0,
+    "ventricles": 1.0,
+    "cortex": 1.0,
+    "pet_drop": 1.0,
+    "pet_grey": 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class CohortModel:
     ventricles_mm: float = 2.0
     cortex_mm: float = 0.6
     pet_drop: float = 0.30  # fractional FDG drop in the AD cortical regions
+    pet_grey_drop: float = 0.30  # the same, of grey-matter activity alone (marker pet_grey)
     # Normal ageing, drawn for every subject whatever its class: (mean, sd).
     age_hippocampus_mm: tuple[float, float] = (0.1, 0.15)
     age_ventricles_mm: tuple[float, float] = (0.3, 0.6)
@@ -192,6 +201,7 @@ class _Template:
     t1: np.ndarray
     act: np.ndarray  # FDG-like activity before disease
     act_hypo: np.ndarray  # act x hypometabolism weight (so the drop is linear in amplitude)
+    grey_hypo: np.ndarray  # grey matter x hypometabolism weight (the pet_grey marker)
     roi: np.ndarray  # uint8 ROI labels
     brain: np.ndarray  # uint8, brain dilated a few mm (where output voxels must be computed)
     fields: dict[str, _Field] = field(default_factory=dict)
@@ -322,6 +332,7 @@ def _template() -> _Template:
         t1=t1,
         act=act.astype(np.float32),
         act_hypo=(act * hypo_w).astype(np.float32),
+        grey_hypo=(gm * hypo_w).astype(np.float32),
         roi=roi,
         brain=_dilate(brain, 4).astype(np.uint8),
         fields=fields,
@@ -368,7 +379,7 @@ def _prefilter_sigma(voxel_mm: float) -> float:
 def _sources(kind: str, voxel_mm: float) -> tuple[np.ndarray, ...]:
     """Template maps smoothed once for a voxel size (anti-aliasing before resampling)."""
     tpl = _template()
-    maps = (tpl.t1,) if kind == "mri" else (tpl.act, tpl.act_hypo)
+    maps = (tpl.t1,) if kind == "mri" else (tpl.act, tpl.act_hypo, tpl.grey_hypo)
     sigma = _prefilter_sigma(voxel_mm)
     if sigma < 0.2:
         return maps
@@ -429,6 +440,7 @@ class Subject:
             "ventricles": m.ventricles_mm * s * w["ventricles"] + float(self.age[1]),
             "cortex": m.cortex_mm * s * w["cortex"] + float(self.age[2]),
             "pet_drop": m.pet_drop * s * w["pet_drop"] + float(self.age[3]),
+            "pet_grey": m.pet_grey_drop * s * w["pet_grey"],
         }
 
 
@@ -660,9 +672,11 @@ def make_volume(
         signal[inside] = _rician(signal[inside], sigma, nrng)
         vol[sel] = signal
         return vol.reshape(grid.shape), mask.reshape(grid.shape), grid
-    act, act_hypo = _sources("pet", voxel_mm)
-    drop = subj.amplitudes()["pet_drop"]
-    vol[sel] = _sample(act, pos) - drop * _sample(act_hypo, pos)
+    act, act_hypo, grey_hypo = _sources("pet", voxel_mm)
+    amps = subj.amplitudes()
+    vol[sel] = _sample(act, pos) - amps["pet_drop"] * _sample(act_hypo, pos)
+    if amps["pet_grey"] != 0.0:
+        vol[sel] -= amps["pet_grey"] * _sample(grey_hypo, pos)
     tissue = vol > 0.3  # grey or white matter, for the noise reference
     vol = vol.reshape(grid.shape)
     sigma = subj.pet_fwhm_mm / 2.3548 / voxel_mm
