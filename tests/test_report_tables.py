@@ -192,3 +192,20 @@ def test_missing_predictions_name_the_file(tmp_path):
     with pytest.raises(InputError, match="predictions missing") as err:
         build.write_table3(_settings(tmp_path), tmp_path / "tables")
     assert str(missing) in str(err.value)
+
+
+def test_every_method_tied_for_the_best_is_bold():
+    from srda.report.tables import wide
+
+    long = pd.DataFrame(
+        {
+            "dataset": ["d"] * 3,
+            "scale": [4] * 3,
+            "method": ["a", "b", "c"],
+            "seed": [0] * 3,
+            "metric": ["acc"] * 3,
+            "value": [1.0, 1.0, 0.5],
+        }
+    )
+    rows = wide(long, {"a": "A", "b": "B", "c": "C"}, ["d"], ["acc"], 4)
+    assert [r[1] for r in rows[1:]] == ["**1.0000**", "**1.0000**", "0.5000"]

@@ -203,14 +203,16 @@ def wide(
             digits = 2 if metric.startswith("psnr") else 4
             sel = part[(part["dataset"] == d) & (part["metric"] == metric)]
             means = sel.groupby("method")[column].mean()
-            best = means.idxmax() if len(means) and means.notna().any() else None
+            # every method that ties for the best is bold (a vote over 9 subjects ties often)
+            top = means.max() if len(means) and means.notna().any() else None
+            best = set() if top is None else set(means.index[np.isclose(means, top, rtol=0)])
             for row, m in zip(body, methods, strict=True):
                 values = sel.loc[sel["method"] == m, column].dropna()
                 if values.empty:
                     row.append("–")
                     continue
                 text = _cell(values, digits) if column == "value" else _p_cell(values)
-                if bold_best and column == "value" and m == best and len(means) > 1:
+                if bold_best and column == "value" and m in best and len(means) > 1:
                     text = f"\\textbf{{{text}}}" if latex else f"**{text}**"
                 row.append(text.replace("±", "$\\pm$") if latex else text)
     return [header, *body]
