@@ -31,10 +31,12 @@ test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 # Speed of the suite's own code (benchmarks/harness.py): a fresh smoke run for its wall time
-# (a few minutes), then ~20 min of measurements on 2 cores; writes results/bench/bench.json and
-# bench.md. Other options through BENCH_ARGS, e.g.
+# (a few minutes), SRDA's PSNR after equal quick-preset steps in fp32 and bf16 (3 seeds each,
+# ~10 min with bf16 hardware, far longer without: drop --run-precision there), then up to
+# 20 min of measurements on 2 cores; writes results/bench/bench.json and bench.md. Other options
+# through BENCH_ARGS, e.g.
 # make bench BENCH_ARGS="--time-budget 600 --smoke-results results/smoke" (or --tiny).
-BENCH_ARGS ?= --run-smoke
+BENCH_ARGS ?= --run-smoke --run-precision
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/harness.py $(BENCH_ARGS)
 

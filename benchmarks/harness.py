@@ -45,6 +45,7 @@ from typing import Any
 
 import bench_eval
 import bench_methods
+import bench_precision_psnr
 import bench_srda_train as bst
 import gpu_hours
 import smoke_run
@@ -178,13 +179,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also read a finished quick-preset run (its benchmark files): wall time, per-rule "
         "seconds, peak memory, evaluation share (the quick target)",
     )
-    p.add_argument(
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument(
         "--precision-results",
         type=Path,
         default=None,
         metavar="JSON",
         help="also read bench_precision_psnr.py's result (precision_psnr.json): SRDA's PSNR "
         "after equal quick-preset steps, tuned precision against fp32 over seeds (a target)",
+    )
+    precision.add_argument(
+        "--run-precision",
+        action="store_true",
+        help="run bench_precision_psnr.py (quick preset, 3 seeds x fp32 / bf16; ~10 min on 2 "
+        "cores with bf16 hardware, not counted in the budget) into OUT/precision first",
     )
     p.add_argument(
         "--sections",
@@ -466,7 +474,7 @@ def headline(sections: dict[str, Any], errors: dict[str, str]) -> tuple[dict, di
         elif key.startswith("quick_"):
             reasons[key] = "no quick run read (--quick-results DIR)"
         elif key.startswith("precision_psnr"):
-            reasons[key] = "no precision check read (--precision-results JSON)"
+            reasons[key] = "no precision check (--run-precision or --precision-results JSON)"
         elif key in ("eval_share_of_wall", "smoke_wall_s", "workflow_peak_rss_mb"):
             reasons[key] = _get(s, "workflow", "how") or "no smoke run"
             if run and key == "eval_share_of_wall":
@@ -525,7 +533,7 @@ def targets(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 f"mean PSNR difference (dB) against fp32's spread "
                 f"{values['precision_psnr_spread_db']:.3f} dB"
                 if values["precision_psnr_diff_db"] is not None
-                else "run benchmarks/bench_precision_psnr.py, pass --precision-results JSON"
+                else "--run-precision, or --precision-results JSON of bench_precision_psnr.py"
             ),
         ),
     }
@@ -848,7 +856,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         other_processes_cpu_share=others,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
-    if args.precision_results is not None:
+    if args.run_precision:
+        logger.info("precision check: bench_precision_psnr.py into %s", args.out / "precision")
+        try:
+            ctx["sections"]["precision_psnr"] = bench_precision_psnr.main(
+                ["--out", str(args.out / "precision")]
+            )
+        except (RuntimeError, SystemExit) as exc:
+            errors["precision_psnr"] = f"{type(exc).__name__}: {exc}"
+    elif args.precision_results is not None:
         try:
             ctx["sections"]["precision_psnr"] = json.loads(args.precision_results.read_text())
         except (OSError, ValueError) as exc:

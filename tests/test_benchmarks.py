@@ -507,3 +507,22 @@ def test_run_smoke_starts_a_fresh_smoke_run(harness, tmp_path, monkeypatch):
     assert cmd[1:] == ["--cores", "all", "--config", "preset=smoke", f"results_dir={target}"]
     assert Path(cmd[0]).name == "snakemake" and cwd == sr.REPO
     assert path.split(":")[0] == str(Path(sys.executable).parent)  # srda-bench on the PATH
+
+
+def test_precision_check_runs_the_workflow_end_to_end(tmp_path):
+    """Smoke preset, two seeds; fp32 against auto (fp32 or bf16, whichever this CPU picks, so
+    an AVX2 machine does not pay for emulated bf16)."""
+    bench = _load("bench_precision_psnr")
+    out = tmp_path / "precision"
+    argv = ["--preset", "smoke", "--seeds", "0", "1", "--precisions", "fp32", "auto"]
+    result = bench.main([*argv, "--out", str(out), "--cores", "2"])
+    assert json.loads((out / "precision_psnr.json").read_text()) == result
+    assert [r["seed"] for r in result["per_precision"]["auto"]["runs"]] == [0, 1]
+    ran = {r["precision_ran"] for r in result["per_precision"]["auto"]["runs"]}
+    assert ran <= {"fp32", "bf16"} and len(ran) == 1
+    assert {r["precision_ran"] for r in result["per_precision"]["fp32"]["runs"]} == {"fp32"}
+    for p in result["per_precision"].values():
+        # 20 smoke steps leave SRDA far from trained (about 6-7 dB): only finite, positive
+        assert all(0.0 < r["psnr"] < 60.0 and r["seconds"] > 0 for r in p["runs"])
+    assert result["met"] is (abs(result["psnr_mean_diff_db"]) <= result["reference_spread_db"])
+    assert "fp32 spread over seeds" in (out / "precision_psnr.md").read_text()

@@ -19,6 +19,8 @@ def test_default_preset_is_quick_and_fills_schema_defaults(base_config):
     assert ds["hr_size"] == 96  # from the quick preset
     assert ds["plane"] == "axial"  # schema default
     assert ds["synthetic"]["severity"] == 4.0  # config.yaml: calibrated for Table III
+    assert ds["synthetic"]["markers"]["ventricles"] == 0.25
+    assert cfg["diagnosis"]["steps"] == 300
     assert cfg["run_datasets"] == ["adni-mri", "adni-pet", "demented-mri"]
     assert cfg["methods"]["bicubic"]["display"] == "Bicubic"
 
@@ -141,7 +143,8 @@ def test_cohort_marker_weights_and_pet_resolution(base_config):
         "pet_drop": 1.0,
         "pet_grey": 0.0,
     }
-    assert syn["pet_fwhm_mm"] == [6.0, 8.0]
+    assert syn["pet_fwhm_mm"] == [3.5, 4.5]  # config.yaml: calibrated (docs/cohort.md)
+    assert resolve(config)["datasets"]["demented-mri"]["synthetic"]["pet_fwhm_mm"] == [6.0, 8.0]
     config["datasets"]["adni-pet"]["synthetic"]["markers"] = {"amygdala": 2.0}
     with pytest.raises(ConfigError, match=r"adni-pet\.synthetic\.markers.*amygdala"):
         resolve(config)
