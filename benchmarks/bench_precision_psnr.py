@@ -23,16 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
+from benchlib import run_snakemake  # noqa: E402
 
 logger = logging.getLogger("bench_precision_psnr")
 
@@ -65,10 +65,7 @@ def run_workflow(args: argparse.Namespace, overlay_path: Path, names: list[str])
         for seed in args.seeds
     ]
     seeds = "[" + ",".join(str(s) for s in args.seeds) + "]"
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
+    snakemake_args = [
         *targets,
         "--cores",
         str(args.cores),
@@ -84,13 +81,12 @@ def run_workflow(args: argparse.Namespace, overlay_path: Path, names: list[str])
     ]
     log = args.out / "bench_precision_psnr.snakemake.log"
     logger.info("running %d SR jobs (log: %s)", len(targets), log)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    start = time.perf_counter()
-    with log.open("w") as fh:
-        done = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"snakemake failed (exit {done.returncode}); see {log}")
-    return time.perf_counter() - start
+    return run_snakemake(snakemake_args, log, "the precision check's workflow")
+
+
+def within_spread(diff_db: float, spread_db: float) -> bool:
+    """The verdict: the tuned mean PSNR is within the reference's seed-to-seed spread."""
+    return abs(diff_db) <= spread_db
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -141,7 +137,7 @@ def compare(results: Path, dataset: str, scale: int, method: str, precisions, se
         "tuned_seeds_inside_reference_range": sum(
             ref["min"] <= r["psnr"] <= ref["max"] for r in per[tuned]["runs"]
         ),
-        "met": abs(diff) <= spread,
+        "met": within_spread(diff, spread),
         "speedup_sr_job": per[reference]["seconds"]["mean"] / per[tuned]["seconds"]["mean"],
     }
 

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -243,3 +247,22 @@ def finite_positive(values: Sequence[Any]) -> bool:
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
         for v in values
     )
+
+
+def run_snakemake(args: Sequence[str], log_path: Path, what: str) -> float:
+    """Run this repository's workflow with ``args`` (targets, --cores, --config ...), the
+    interpreter's own bin folder first on PATH, all output into ``log_path``; returns its wall
+    seconds. A failed run raises RuntimeError naming ``what`` and the log."""
+    repo = Path(__file__).resolve().parent.parent
+    bin_dir = Path(sys.executable).parent
+    snakemake = bin_dir / "snakemake"
+    cmd = [str(snakemake) if snakemake.exists() else "snakemake", *args]
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        done = subprocess.run(cmd, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    if done.returncode:
+        raise RuntimeError(f"{what} failed (exit {done.returncode}); see {log_path}")
+    return wall

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_eval import rescore_run
+from benchlib import run_snakemake
 from workflow_summary import collect, summarise
 
 logger = logging.getLogger("bench")
@@ -65,26 +65,9 @@ def run_smoke(out_dir: Path, log_path: Path, cores: str = "all") -> float:
     if out_dir.exists():
         logger.info("workflow: removing the previous smoke run in %s", out_dir)
         shutil.rmtree(out_dir)
-    bin_dir = Path(sys.executable).parent
-    snakemake = bin_dir / "snakemake"
-    cmd = [
-        str(snakemake) if snakemake.exists() else "snakemake",
-        "--cores",
-        cores,
-        "--config",
-        "preset=smoke",
-        f"results_dir={out_dir}",
-    ]
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     logger.info("workflow: running the smoke preset into %s (log %s)", out_dir, log_path)
-    t0 = time.perf_counter()
-    with open(log_path, "w") as log:
-        done = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - t0
-    if done.returncode:
-        raise RuntimeError(f"the smoke run failed (exit {done.returncode}); see {log_path}")
-    return wall
+    args = ["--cores", cores, "--config", "preset=smoke", f"results_dir={out_dir}"]
+    return run_snakemake(args, log_path, "the smoke run")
 
 
 def job_startup_seconds(repeats: int = 3) -> dict[str, Any]:
