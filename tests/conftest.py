@@ -47,3 +47,25 @@ def write_tiny_sr_dataset(root: Path, image, seed: int) -> Path:
         ).to_csv(root / f"{split}_meta.csv", index=False)
     (root / "dataset.json").write_text(json.dumps({"classes": classes}))
     return root
+
+
+def snakemake_failure(work: Path, args, stdout: str, stderr: str) -> str:
+    """What a failed Snakemake run says, the failed jobs' own logs last: CI shows only the
+    tail of the output, and a module fixture's error repeats for each of its tests."""
+    import re
+
+    output = f"{stdout}\n{stderr}"
+    failed = []
+    log_line = re.compile(r"^\s*log: (.+?)(?: \(check log file\(s\) for error details\))?$", re.M)
+    for rule, body in re.findall(r"Error in rule (\S+?):\n((?:[ \t]+.*\n?)*)", output):
+        logs = log_line.findall(body)
+        for entry in logs:
+            for name in entry.split(", "):
+                path = work / name.strip()
+                text = path.read_text()[-4000:] if path.is_file() else "(no log file)"
+                failed.append(f"--- rule {rule}, log {name.strip()}:\n{text}")
+        if not logs:
+            failed.append(f"--- rule {rule} (no log):\n{body[-2000:]}")
+    return f"snakemake {' '.join(args)} failed:\n{stdout[-4000:]}\n{stderr[-8000:]}\n" + "\n".join(
+        failed or ["(no 'Error in rule' block in the output)"]
+    )

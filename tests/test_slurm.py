@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake_failure
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -97,10 +98,7 @@ def _snakemake(work: Path, args: list[str], env: dict[str, str]) -> float:
             f"--- {p}\n{p.read_text()[-3000:]}"
             for p in sorted((work / ".snakemake" / "slurm_logs").rglob("*.log"))
         )
-        raise AssertionError(
-            f"snakemake {' '.join(args)} failed:\n{proc.stdout[-5000:]}\n"
-            f"{proc.stderr[-10000:]}\n{logs}"
-        )
+        raise AssertionError(f"{snakemake_failure(work, args, proc.stdout, proc.stderr)}\n{logs}")
     return seconds
 
 

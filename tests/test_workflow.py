@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake_failure
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -20,7 +21,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         [str(BIN / "snakemake"), *args], cwd=workdir, env=env, capture_output=True, text=True
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(snakemake_failure(workdir, args, proc.stdout, proc.stderr))
     return proc
 
 
@@ -205,3 +206,15 @@ def test_conda_env_files_install_this_repository():
         assert "-e .." in pip, f"{path} must install this repository"
     rules = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
     assert rules.count("conda:") == rules.count("\nrule ")
+
+
+def test_failed_run_reports_the_failed_jobs_log_last(tmp_path):
+    (tmp_path / "Snakefile").write_text(
+        'rule broken:\n    output: "x.txt"\n    log: "logs/broken.log"\n'
+        '    shell: "echo the-cause > {log}; exit 3"\n'
+    )
+    with pytest.raises(AssertionError) as failure:
+        snakemake(tmp_path, "--cores", "1")
+    message = str(failure.value)
+    assert message.rstrip().endswith("the-cause")
+    assert "--- rule broken, log logs/broken.log:" in message
