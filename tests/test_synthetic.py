@@ -153,6 +153,27 @@ def test_pet_resolution_range_maps_the_same_draw():
         syn.check_fwhm((5.0, 4.0))
 
 
+def test_pet_regional_field_varies_metabolism_whatever_the_class():
+    plain = syn.draw_subject(0, "pet", 5, 2, 1.0)
+    varied = syn.draw_subject(0, "pet", 5, 2, 1.0, pet_regional_sd=0.2)
+    # its own random stream: every other draw stays, and the class does not enter it
+    assert np.array_equal(plain.modes, varied.modes) and plain.noise == varied.noise
+    assert np.array_equal(
+        varied.regional, syn.draw_subject(0, "pet", 5, 0, 1.0, None, None, 0.2).regional
+    )
+    assert not np.any(plain.regional)
+    assert not np.any(syn.draw_subject(0, "mri", 5, 2, 1.0, pet_regional_sd=0.2).regional)
+    vol_plain, mask, _ = syn.make_volume(plain, "pet", VOXEL, seed=0)
+    vol_varied, _, _ = syn.make_volume(varied, "pet", VOXEL, seed=0)
+    brain = vol_plain > 0.3 * vol_plain.max()
+    log_ratio = np.log(vol_varied[brain] / vol_plain[brain])
+    assert 0.1 < log_ratio.std() < 0.3  # about the knob, over the brain rather than the box
+    # smooth: neighbouring voxels scale alike, unlike the noise
+    assert np.corrcoef(log_ratio[:-1], log_ratio[1:])[0, 1] > 0.9
+    with pytest.raises(InputError, match="pet_regional_sd"):
+        syn.check_regional_sd(1.5)
+
+
 def test_pet_hypometabolism_in_ad_regions(tmp_path: Path):
     ratios = []
     for index in (1, 2):

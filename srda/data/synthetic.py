@@ -88,6 +88,9 @@ _DOMAIN = {"mri": 1, "pet": 2, "slices": 3}
 _WARP_BOX = ((-95.0, 95.0), (-130.0, 95.0), (-80.0, 100.0))
 _N_MODES = 3
 _N_BIAS_MODES = 2
+# Cosine modes per axis of PET's regional activity field: the shortest half-wavelength, about
+# 40 mm over the warp box, is the size of the AD cortical regions.
+_N_REGIONAL_MODES = 5
 # Largest disease displacement per integration step (mm): below the amplitude at which each
 # unit field starts to fold (measured minimum Jacobian determinant > 0.1).
 _STEP_MM = {"hippocampus": 2.0, "ventricles": 2.5, "cortex": 0.8}
@@ -145,6 +148,7 @@ class CohortModel:
     pet_fwhm_mm: tuple[float, float] = (6.0, 8.0)
     pet_scale: float = 12.0  # activity units -> SUV-like values (cortex ~6-8, WM ~3)
     pet_noise: tuple[float, float] = (0.03, 0.07)  # noise sd / mean brain activity
+    pet_regional_sd: float = 0.0  # log sd of normal regional metabolism (knob pet_regional_sd)
     # 2D images.
     slice_white: tuple[float, float] = (0.85, 0.97)  # 99.5th brain percentile -> this x 255
 
@@ -432,6 +436,8 @@ class Subject:
     slice_z_mm: float
     slice_white: float
     markers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARKERS))
+    # (K, K, K) log modes of PET's regional activity field; zeros: no field
+    regional: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1)))
 
     def amplitudes(self) -> dict[str, float]:
         m, s, w = MODEL, self.severity, self.markers
@@ -467,8 +473,26 @@ def check_fwhm(fwhm_mm: tuple[float, float] | None) -> tuple[float, float]:
     return lo, hi
 
 
-def _rng(seed: int, domain: str, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), _DOMAIN[domain], int(index)]))
+def check_regional_sd(sd: float | None) -> float:
+    """PET's regional-metabolism log sd: a finite number in [0, 1]."""
+    sd = MODEL.pet_regional_sd if sd is None else float(sd)
+    if not (np.isfinite(sd) and 0.0 <= sd <= 1.0):
+        raise InputError("pet_regional_sd", f"must be a number in [0, 1], got {sd}")
+    return sd
+
+
+def _rng(seed: int, domain: str, index: int, stream: int | None = None) -> np.random.Generator:
+    key = [int(seed), _DOMAIN[domain], int(index)] + ([] if stream is None else [stream])
+    return np.random.default_rng(np.random.SeedSequence(key))
+
+
+def _regional_modes(seed: int, index: int, sd: float) -> np.ndarray:
+    """Log modes whose field has sd ``sd`` on average over the box (cos^2 averages 1/2 per
+    axis). Their own stream: the knob never shifts a subject's other draws."""
+    k = _N_REGIONAL_MODES
+    if sd == 0.0:
+        return np.zeros((k, k, k))
+    return sd / np.sqrt(k**3 / 8.0) * _rng(seed, "pet", index, 11).standard_normal((k, k, k))
 
 
 def draw_subject(
@@ -479,12 +503,15 @@ def draw_subject(
     severity: float,
     markers: dict[str, float] | None = None,
     pet_fwhm_mm: tuple[float, float] | None = None,
+    pet_regional_sd: float | None = None,
 ) -> Subject:
     """All random draws of subject ``index`` (1-based). The draws never depend on the label:
     class, severity and the marker weights only scale the disease amplitudes (and the PET
-    resolution range only maps the same uniform draw)."""
+    resolution range only maps the same uniform draw). ``pet_regional_sd`` (PET only) is the
+    log sd of a smooth field that scales activity region by region, whatever the class."""
     m = MODEL
     fwhm = check_fwhm(pet_fwhm_mm)
+    regional_sd = check_regional_sd(pet_regional_sd) if domain == "pet" else 0.0
     rng = _rng(seed, domain, index)
     c = m.clip_sd
     z = lambda n: np.clip(rng.standard_normal(n), -c, c)  # noqa: E731
@@ -522,6 +549,7 @@ def draw_subject(
         slice_z_mm=float(SLICE_Z_MM[0] + (SLICE_Z_MM[1] - SLICE_Z_MM[0]) * u[2]),
         slice_white=float(m.slice_white[0] + np.diff(m.slice_white)[0] * u[3]),
         markers=check_markers(markers),
+        regional=_regional_modes(seed, index, regional_sd),
     )
 
 
@@ -677,6 +705,10 @@ def make_volume(
     vol[sel] = _sample(act, pos) - amps["pet_drop"] * _sample(act_hypo, pos)
     if amps["pet_grey"] != 0.0:
         vol[sel] -= amps["pet_grey"] * _sample(grey_hypo, pos)
+    if np.any(subj.regional):
+        # normal regional metabolism scales grey and white matter alike (before the scanner's
+        # blur): the regional mean varies, the local grey/white contrast does not
+        vol[sel] *= np.exp(_separable(subj.regional, axes).ravel()[sel])  # type: ignore[arg-type]
     tissue = vol > 0.3  # grey or white matter, for the noise reference
     vol = vol.reshape(grid.shape)
     sigma = subj.pet_fwhm_mm / 2.3548 / voxel_mm
@@ -807,14 +839,16 @@ def synthesize_volumes(
     voxel_mm: float = 1.5,
     markers: dict[str, float] | None = None,
     pet_fwhm_mm: tuple[float, float] | None = None,
+    pet_regional_sd: float | None = None,
 ) -> pd.DataFrame:
     """Write a 3D cohort: ``volumes/sub-0001.nii.gz ...``, ``masks/sub-0001.nii.gz ...`` (ROI
     labels 1 hippocampus, 2 lateral ventricles, 3 AD cortical regions), ``labels.csv``
     (subject,label; classes CN, MCI, AD round-robin), ``subjects.csv`` (hidden per-subject
     disease amplitudes) and ``cohort.json``. ``markers`` weights the class-dependent amplitude
-    of each marker (``DEFAULT_MARKERS``); ``pet_fwhm_mm`` is PET's scanner-resolution range.
-    Returns the labels frame."""
+    of each marker (``DEFAULT_MARKERS``); ``pet_fwhm_mm`` is PET's scanner-resolution range,
+    ``pet_regional_sd`` its normal regional variation of metabolism. Returns the labels frame."""
     markers, fwhm = check_markers(markers), check_fwhm(pet_fwhm_mm)
+    regional_sd = check_regional_sd(pet_regional_sd)
     modality = str(modality).lower()
     if modality not in ("mri", "pet"):
         raise InputError("modality", f"must be 'mri' or 'pet', got {modality!r}")
@@ -833,7 +867,9 @@ def synthesize_volumes(
         (tmp / "masks").mkdir()
 
         def work(i: int) -> None:
-            subj = draw_subject(seed, modality, i, (i - 1) % 3, severity, markers, fwhm)
+            subj = draw_subject(
+                seed, modality, i, (i - 1) % 3, severity, markers, fwhm, regional_sd
+            )
             vol, mask, grid = make_volume(subj, modality, voxel_mm, seed)
             name = f"sub-{i:0{width}d}"
             _save_nifti(vol, grid, tmp / "volumes" / f"{name}.nii.gz")
@@ -856,6 +892,7 @@ def synthesize_volumes(
                 severity=float(severity),
                 markers=markers,
                 pet_fwhm_mm=list(fwhm) if modality == "pet" else None,
+                pet_regional_sd=regional_sd if modality == "pet" else None,
                 voxel_mm=voxel_mm,
                 shape=list(grid.shape),
                 affine=grid.affine.tolist(),
@@ -940,6 +977,7 @@ def synthesize_dataset(settings: dict, out_dir: Path) -> None:
             voxel_mm=syn["voxel_mm"],
             markers=syn.get("markers"),
             pet_fwhm_mm=syn.get("pet_fwhm_mm"),
+            pet_regional_sd=syn.get("pet_regional_sd"),
         )
     else:
         synthesize_slices(
