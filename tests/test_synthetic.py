@@ -163,7 +163,7 @@ def test_pet_regional_field_varies_metabolism_whatever_the_class():
     )
     assert not np.any(plain.regional)
     assert not np.any(syn.draw_subject(0, "mri", 5, 2, 1.0, pet_regional_sd=0.2).regional)
-    vol_plain, mask, _ = syn.make_volume(plain, "pet", VOXEL, seed=0)
+    vol_plain, _, _ = syn.make_volume(plain, "pet", VOXEL, seed=0)
     vol_varied, _, _ = syn.make_volume(varied, "pet", VOXEL, seed=0)
     brain = vol_plain > 0.3 * vol_plain.max()
     log_ratio = np.log(vol_varied[brain] / vol_plain[brain])
