@@ -435,9 +435,8 @@ class Subject:
     pet_fwhm_mm: float
     slice_z_mm: float
     slice_white: float
+    regional: np.ndarray  # (K, K, K) log modes of PET's regional activity field; zeros: none
     markers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARKERS))
-    # (K, K, K) log modes of PET's regional activity field; zeros: no field
-    regional: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1)))
 
     def amplitudes(self) -> dict[str, float]:
         m, s, w = MODEL, self.severity, self.markers
@@ -673,9 +672,7 @@ def _rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nd
 def _noise_rng(seed: int, domain: str, index: int) -> np.random.Generator:
     # A separate stream so that the noise count (which depends on the voxel size) never shifts
     # the subject's anatomical draws.
-    return np.random.default_rng(
-        np.random.SeedSequence([int(seed), _DOMAIN[domain], int(index), 7])
-    )
+    return _rng(seed, domain, index, 7)
 
 
 def make_volume(
