@@ -139,6 +139,41 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     upscale_file(args.model, args.input, args.output, args.device, args.batch_size)
 
 
+def cmd_cohort_signal(args: argparse.Namespace) -> None:
+    import yaml
+
+    from srda.config import dataset_job_settings, deep_merge, resolve
+    from srda.data.signal import class_signal
+
+    layers = []
+    for path in [args.config, *args.configfile]:
+        try:
+            layers.append(yaml.safe_load(Path(path).read_text()) or {})
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(path, f"cannot read the config: {exc}") from exc
+    overrides = {"preset": args.preset} if args.preset else {}
+    cfg = resolve(deep_merge(*layers, overrides))  # a bad key raises ConfigError, an InputError
+    names = args.dataset or [
+        n for n in cfg["run_datasets"] if cfg["datasets"][n].get("source") == "synthetic"
+    ]
+    print(
+        "| dataset | scale | subject pairs | slice pairs | lost share of AD - CN "
+        "| rms of AD - CN |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        if name not in cfg["datasets"]:
+            known = ", ".join(cfg["datasets"])
+            raise InputError(args.config, f"no dataset {name!r}; known: {known}")
+        for scale in cfg["scales"]:
+            sig = class_signal(dataset_job_settings(cfg, name), scale, args.pairs)
+            print(
+                f"| {name} | x{scale} | {sig.pairs} | {sig.slices} | {sig.lost_share:.3f} "
+                f"| {sig.signal_rms:.4f} |",
+                flush=True,
+            )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srda-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -182,6 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--sr-dir", required=True, help="folder holding test.npy; gets test_metrics.csv")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "cohort-signal",
+        help="share of the embedded cohort's AD - CN difference that the LR images lose",
+    )
+    p.add_argument("--config", default="config.yaml", help="the base config (config.yaml)")
+    p.add_argument("--configfile", nargs="*", default=[], help="overlays, as snakemake's")
+    p.add_argument("--preset", help="smoke | quick | paper (default: the config's)")
+    p.add_argument("--dataset", nargs="*", help="datasets (default: every synthetic one run)")
+    p.add_argument("--pairs", type=int, default=6, help="subjects drawn as CN and as AD")
+    p.set_defaults(func=cmd_cohort_signal)
 
     p = sub.add_parser("params", help="parameter count of every registered architecture (JSON)")
     p.add_argument("--scale", type=int, default=4)
