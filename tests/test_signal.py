@@ -7,6 +7,7 @@ import pytest
 from srda.cli import main
 from srda.config import dataset_job_settings, resolve
 from srda.data.signal import class_signal, lost_share
+from srda.data.synthetic import DEFAULT_MARKERS
 from srda.errors import InputError
 
 
@@ -67,6 +68,9 @@ def test_class_signal_refuses_what_it_cannot_measure(smoke_cfg):
     no_disease = {**settings, "synthetic": {**settings["synthetic"], "severity": 0.0}}
     with pytest.raises(InputError, match="severity is 0"):
         class_signal(no_disease, 4)
+    unmarked = {**settings["synthetic"], "markers": {k: 0.0 for k in DEFAULT_MARKERS}}
+    with pytest.raises(InputError, match="no class signal"):
+        class_signal({**settings, "synthetic": unmarked}, 4, pairs=1)
     with pytest.raises(InputError, match="source: synthetic"):
         class_signal({**settings, "source": "nifti"}, 4)
     with pytest.raises(InputError, match="axially"):

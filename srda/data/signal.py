@@ -49,7 +49,7 @@ def lost_share(healthy: np.ndarray, diseased: np.ndarray, scale: int) -> tuple[f
     if h % scale or w % scale:
         raise ValueError(f"HR size {h}x{w} does not divide by scale {scale}")
     energy = float((diff**2).sum())
-    if energy == 0.0:
+    if energy <= 1e-12 * float((healthy.astype(np.float64) ** 2).sum()):  # rounding only
         raise ValueError("the two images are identical: there is no class signal")
     kept = imresize(imresize(diff, 1.0 / scale), float(scale))
     head = (healthy > 0) | (diseased > 0)
@@ -126,5 +126,8 @@ def class_signal(settings: dict, scale: int, pairs: int = 6) -> ClassSignal:
     make = _volume_pair if settings["synthetic"]["kind"] == "volumes" else _image_pair
     healthy, diseased = zip(*(make(settings, i) for i in range(1, pairs + 1)), strict=True)
     cn, ad = np.concatenate(healthy), np.concatenate(diseased)
-    share, rms = lost_share(cn, ad, scale)
+    try:
+        share, rms = lost_share(cn, ad, scale)
+    except ValueError as exc:  # every marker weight 0, or an hr_size that scale does not divide
+        raise InputError(name, str(exc)) from exc
     return ClassSignal(name, int(scale), pairs, len(cn), share, rms)
