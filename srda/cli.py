@@ -156,15 +156,16 @@ def cmd_cohort_signal(args: argparse.Namespace) -> None:
     names = args.dataset or [
         n for n in cfg["run_datasets"] if cfg["datasets"][n].get("source") == "synthetic"
     ]
+    unknown = [n for n in names if n not in cfg["datasets"]]
+    if unknown:  # before the table starts
+        known = ", ".join(cfg["datasets"])
+        raise InputError(args.config, f"no dataset {unknown[0]!r}; known: {known}")
     print(
         "| dataset | scale | subject pairs | slice pairs | lost share of AD - CN "
         "| rms of AD - CN |"
     )
     print("|---|---|---|---|---|---|")
     for name in names:
-        if name not in cfg["datasets"]:
-            known = ", ".join(cfg["datasets"])
-            raise InputError(args.config, f"no dataset {name!r}; known: {known}")
         for scale in cfg["scales"]:
             sig = class_signal(dataset_job_settings(cfg, name), scale, args.pairs)
             print(

@@ -22,7 +22,7 @@ import numpy as np
 
 from srda.data import synthetic
 from srda.data.degrade import imresize
-from srda.data.slicing import image_to_hr, normalise, volume_to_slices
+from srda.data.slicing import image_to_hr, normalise, thin_evenly, volume_to_slices
 from srda.errors import InputError
 
 #: Class indices of the two ends of the disease scale (CN and AD, or their 2D names).
@@ -94,10 +94,8 @@ def _volume_pair(settings: dict, index: int) -> tuple[np.ndarray, np.ndarray]:
         (0.0, 100.0),
     )
     at = {int(k): i for i, k in enumerate(sl.slice_index)}
-    both = [k for k in at if k < depth and k + depth in at]
-    if settings.get("slices_per_volume") and len(both) > settings["slices_per_volume"]:
-        pick = np.round(np.linspace(0, len(both) - 1, settings["slices_per_volume"])).astype(int)
-        both = [both[i] for i in pick]
+    both = np.array([k for k in at if k < depth and k + depth in at])
+    both = thin_evenly(both, settings.get("slices_per_volume"))  # the levels the data stage keeps
     return sl.images[[at[k] for k in both]], sl.images[[at[k + depth] for k in both]]
 
 

@@ -57,6 +57,13 @@ def _fit_square(
     return out
 
 
+def thin_evenly(indices: np.ndarray, n: int | None) -> np.ndarray:
+    """At most ``n`` of ``indices``, evenly spread from the first to the last (all if None)."""
+    if n is None or len(indices) <= n:
+        return indices
+    return indices[np.round(np.linspace(0, len(indices) - 1, n)).astype(int)]
+
+
 def volume_to_slices(
     data: np.ndarray,
     zooms: tuple[float, float, float],
@@ -76,8 +83,7 @@ def volume_to_slices(
     fg = vol > FOREGROUND
     area = fg.sum(axis=(0, 1))
     keep = np.flatnonzero(area >= max(min_brain_fraction * area.max(), 1))
-    if slices_per_volume is not None and len(keep) > slices_per_volume:
-        keep = keep[np.round(np.linspace(0, len(keep) - 1, slices_per_volume)).astype(int)]
+    keep = thin_evenly(keep, slices_per_volume)
 
     rows = np.flatnonzero(fg[:, :, keep].any(axis=(1, 2)))
     cols = np.flatnonzero(fg[:, :, keep].any(axis=(0, 2)))
