@@ -28,6 +28,7 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sr.smk"
+include: "workflow/rules/crossfit.smk"
 include: "workflow/rules/external.smk"
 include: "workflow/rules/diagnosis.smk"
 include: "workflow/rules/report.smk"

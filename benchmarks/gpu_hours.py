@@ -87,7 +87,7 @@ def estimate(
     ``method_flops``: method -> {"train": FLOPs per training image at ``bench_patch`` (None when
     the method is not trained), "infer": forward FLOPs per LR image of ``bench_lr`` pixels}.
     """
-    from srda.config import method_job_settings
+    from srda.config import method_job_settings, reference_rows
     from srda.run import train_steps
 
     if not (gpu_peak_tflops > 0 and 0 < gpu_utilisation <= 1):
@@ -96,11 +96,10 @@ def estimate(
     repeats = len(cfg["seeds"]) * len(cfg["scales"])
     train_fraction = cfg["split_fractions"]["train"]
     diag = cfg["diagnosis"]
-    rows_per_dataset = (
-        len(cfg["run_methods"]) + int(diag.get("lr_row", True)) + int(diag.get("hr_row", True))
-        if diag.get("enabled", True)
-        else 0
-    )
+    references = reference_rows(cfg)
+    # every reference row runs at the HR size but lr_native (LR at its own size)
+    native_rows = int("lr_native" in references)
+    rows_per_dataset = len(cfg["run_methods"]) + len(references) if diag.get("enabled", True) else 0
     datasets: dict[str, Any] = {}
     by_method: dict[str, float] = {}
     totals = {"sr_training": 0.0, "sr_inference": 0.0, "classifiers": 0.0}
@@ -154,8 +153,8 @@ def estimate(
                 steps = int(diag["steps"])
             f_hr = classifier_flops_per_image(depth, hr)
             f_lr = classifier_flops_per_image(depth, lr)
-            sr_rows = rows_per_dataset - int(diag.get("lr_row", True))
-            flops = steps * batch * (sr_rows * f_hr + int(diag.get("lr_row", True)) * f_lr)
+            hr_rows = rows_per_dataset - native_rows
+            flops = steps * batch * (hr_rows * f_hr + native_rows * f_lr)
             row["classifiers"] = {
                 "rows": rows_per_dataset,
                 "depth": depth,

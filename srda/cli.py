@@ -69,6 +69,44 @@ def cmd_run_method(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_cross_fit_data(args: argparse.Namespace) -> None:
+    from srda.crossfit import write_fold_data
+
+    write_fold_data(Path(args.data), args.scales, args.folds, args.seed, Path(args.out))
+
+
+def cmd_cross_fit_method(args: argparse.Namespace) -> None:
+    from srda.crossfit import run_fold
+    from srda.train import distributed
+
+    processes = distributed.processes_for_gpus(args.gpus)
+    if processes > 1 and not distributed.launched_by_torchrun():  # data parallel, as run-method
+        code = distributed.relaunch_with_torchrun(processes, args.argv)
+        if code:
+            raise SystemExit(code)
+        return
+    run_fold(
+        args.settings,
+        Path(args.fold_dir),
+        args.scale,
+        args.seed,
+        Path(args.out),
+        args.gpus,
+        args.threads,
+    )
+
+
+def cmd_cross_fit_assemble(args: argparse.Namespace) -> None:
+    from srda.crossfit import fold_name, write_assembled
+    from srda.shards import read_meta
+
+    if args.folds < 2:
+        raise InputError("--folds", f"needs at least 2 folds, got {args.folds}")
+    n_train = len(read_meta(Path(args.data) / "train_meta.csv"))
+    method_folds = [Path(args.method_dir) / fold_name(f) for f in range(args.folds)]
+    write_assembled(Path(args.folds_dir), method_folds, n_train, Path(args.out))
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     from srda.evaluate import score_method
 
@@ -99,6 +137,7 @@ def cmd_diagnose(args: argparse.Namespace) -> None:
         method=args.method,
         sr_seed=args.seed,
         device=device,
+        train_images=args.train_images,
     )
 
 
@@ -161,8 +200,7 @@ def cmd_cohort_signal(args: argparse.Namespace) -> None:
         known = ", ".join(cfg["datasets"])
         raise InputError(args.config, f"no dataset {unknown[0]!r}; known: {known}")
     print(
-        "| dataset | scale | subject pairs | slice pairs | lost share of AD - CN "
-        "| rms of AD - CN |"
+        "| dataset | scale | subject pairs | slice pairs | lost share of AD - CN | rms of AD - CN |"
     )
     print("|---|---|---|---|---|---|")
     for name in names:
@@ -201,6 +239,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_run_method)
 
+    p = sub.add_parser(
+        "cross-fit-data", help="split the train subjects into folds, one data folder per fold"
+    )
+    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--scales", type=int, nargs="+", required=True, help="e.g. 4 (or 2 4)")
+    p.add_argument("--folds", type=int, required=True, help="K >= 2 (diagnosis.cross_fit)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
+    p.add_argument("--out", required=True, help="results/{dataset}/crossfit{K}")
+    p.set_defaults(func=cmd_cross_fit_data)
+
+    p = sub.add_parser(
+        "cross-fit-method", help="train a method without one fold, super-resolve that fold"
+    )
+    p.add_argument("--settings", type=_json, required=True, help="the method's job settings")
+    p.add_argument("--fold-dir", required=True, help="results/{dataset}/crossfit{K}/fold{f}")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0, help="the main job's seed")
+    p.add_argument("--out", required=True, help="{sr_dir}/crossfit{K}/fold{f}")
+    p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=cmd_cross_fit_method)
+
+    p = sub.add_parser(
+        "cross-fit-assemble", help="the out-of-fold train SR images, in train row order"
+    )
+    p.add_argument("--data", required=True, help="results/{dataset} (its train_meta.csv)")
+    p.add_argument("--folds-dir", required=True, help="results/{dataset}/crossfit{K}")
+    p.add_argument("--method-dir", required=True, help="{sr_dir}/crossfit{K} (fold{f}/ inside)")
+    p.add_argument("--folds", type=int, required=True, help="K")
+    p.add_argument("--out", required=True, help="{sr_dir}/train_crossfit{K}.npy")
+    p.set_defaults(func=cmd_cross_fit_assemble)
+
     p = sub.add_parser("diagnose", help="train and test one classifier of Table III")
     p.add_argument("--settings", type=_json, required=True, help="the classifier recipe")
     p.add_argument("--data", required=True, help="results/{dataset}")
@@ -209,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--seed", type=int, default=0, help="SR seed of the images and the classifier")
     p.add_argument("--out", required=True, help="folder for predictions.csv and the logs")
+    p.add_argument(
+        "--train-images", help="a shard replacing the train split's images (cross-fitted SR)"
+    )
     p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_diagnose)

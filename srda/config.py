@@ -19,11 +19,12 @@ import jsonschema
 import yaml
 
 from srda.errors import InputError
+from srda.reference_rows import REFERENCE_ROWS
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 SPLITS = ("train", "val", "test")
 #: Image sources of the diagnosis experiment that are not methods (Table III's rows).
-RESERVED_SOURCES = ("lr", "hr")
+RESERVED_SOURCES = tuple(REFERENCE_ROWS)
 
 
 class ConfigError(InputError):
@@ -61,11 +62,14 @@ def schema_defaults(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, A
     node = _deref(schema, node)
     out: dict[str, Any] = {}
     for key, sub in node.get("properties", {}).items():
+        own = sub.get("default") if "$ref" in sub else None  # a default beside a $ref wins
         sub_node = _deref(schema, sub)
         if "properties" in sub_node:
-            out[key] = deep_merge(schema_defaults(schema, sub_node), sub_node.get("default", {}))
-        elif "default" in sub_node:
-            out[key] = copy.deepcopy(sub_node["default"])
+            out[key] = deep_merge(
+                schema_defaults(schema, sub_node), sub_node.get("default", {}), own or {}
+            )
+        elif own is not None or "default" in sub_node:
+            out[key] = copy.deepcopy(own if own is not None else sub_node["default"])
     return out
 
 
@@ -87,7 +91,11 @@ def _coerce(schema: dict[str, Any], node: dict[str, Any], value: Any) -> Any:
         return [_coerce(schema, node["items"], v) for v in value]
     if isinstance(value, str):
         types = node.get("type", [])
-        types = [types] if isinstance(types, str) else types
+        types = [types] if isinstance(types, str) else list(types)
+        for branch in node.get("oneOf", []):  # e.g. an integer or the word `scale`
+            if value == branch.get("const"):
+                return value
+            types += [branch["type"]] if isinstance(branch.get("type"), str) else []
         for kind, convert in (("integer", int), ("number", float)):
             if kind in types:
                 try:
@@ -198,7 +206,9 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
         )
         merged.setdefault("display", m)
         if m in RESERVED_SOURCES:
-            raise ConfigError("config", f"methods.{m}: '{m}' names Table III's {m.upper()} row")
+            raise ConfigError(
+                "config", f"methods.{m}: '{m}' names a reference row of Table III ({m})"
+            )
         if not merged["external"] and "arch" not in merged:
             raise ConfigError("config", f"methods.{m}: needs an arch (or external: true)")
         _validate(schema, merged, schema["$defs"]["method_settings"], f"methods.{m}")
@@ -243,11 +253,44 @@ def method_job_settings(cfg: dict[str, Any], dataset: str, method: str) -> dict[
     }
 
 
-def diagnosis_job_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+def diagnosis_job_settings(
+    cfg: dict[str, Any], row: str | None = None, scale: int | None = None
+) -> dict[str, Any]:
     """The classifier recipe (``srda.diagnosis.ClassifierSettings`` fields) shared by every row
-    of Table III; the seed is the job's."""
-    skip = ("enabled", "lr_row", "hr_row")
-    return {k: v for k, v in cfg["diagnosis"].items() if k not in skip}
+    of Table III, with a reference row's own input handling (``upsample: scale`` resolved for
+    ``scale``); method rows read SR images at the HR size as they are. The seed is the job's."""
+    skip = ("enabled", "rows", "cross_fit")
+    recipe = {k: v for k, v in cfg["diagnosis"].items() if k not in skip}
+    if row is None:
+        return recipe
+    own = cfg["diagnosis"]["rows"][row]
+    upsample = own["upsample"]
+    if upsample == "scale":
+        if scale is None:
+            raise ValueError(f"diagnosis.rows.{row}: upsample 'scale' needs the scale")
+        upsample = int(scale)
+    recipe.update(upsample=upsample, upsample_mode=own["upsample_mode"])
+    if REFERENCE_ROWS[row].shuffle_labels:
+        recipe["shuffle_labels"] = True
+    return recipe
+
+
+def reference_rows(cfg: dict[str, Any]) -> list[str]:
+    """The reference rows of Table III this configuration trains, in table order."""
+    rows = cfg["diagnosis"]["rows"]
+    return [name for name in REFERENCE_ROWS if rows[name]["enabled"]]
+
+
+def cross_fitted_methods(cfg: dict[str, Any]) -> list[str]:
+    """Methods whose classifier learns from cross-fitted train SR images: learned ones, when
+    ``diagnosis.cross_fit`` is on (Bicubic and outside tools see no training data)."""
+    if cfg["diagnosis"]["cross_fit"] < 2:
+        return []
+    return [
+        m
+        for m in cfg["run_methods"]
+        if not cfg["methods"][m]["external"] and cfg["methods"][m]["arch"] != "bicubic"
+    ]
 
 
 def complete_dataset_settings(settings: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from srda.diagnosis import (
     run_diagnosis,
     subject_predictions,
 )
-from srda.diagnosis.classifier import BatchSampler, predict_proba
+from srda.diagnosis.classifier import BatchSampler, permute_labels_by_subject, predict_proba
 from srda.diagnosis.metrics import (
     balanced_accuracy,
     confusion_table,
@@ -28,6 +28,7 @@ from srda.diagnosis.metrics import (
     ovr_auc,
     vote,
 )
+from srda.errors import InputError
 from srda.stats import cluster_bootstrap_ci
 
 
@@ -196,6 +197,74 @@ def test_run_diagnosis_reads_the_shard_layout(tmp_path):
     sr = run_diagnosis(data, "sr", settings, tmp_path / "sr", scale=4, method="bicubic")
     hr = run_diagnosis(data, "hr", settings, tmp_path / "hr")
     pd.testing.assert_frame_equal(sr.frame, hr.frame)  # the same images give the same result
+    # cross-fitted train images replace the train split's (here: the HR ones, so same result)
+    np.save(tmp_path / "train_cf.npy", np.load(data / "train_hr.npy"))
+    cf = run_diagnosis(
+        data,
+        "sr",
+        settings,
+        tmp_path / "cf",
+        method="bicubic",
+        train_images=tmp_path / "train_cf.npy",
+    )
+    pd.testing.assert_frame_equal(cf.frame, hr.frame)
+    np.save(tmp_path / "bad.npy", np.zeros((3, 16, 16), np.float32))
+    with pytest.raises(InputError, match="bad.npy"):
+        run_diagnosis(
+            data,
+            "sr",
+            settings,
+            tmp_path / "x",
+            method="bicubic",
+            train_images=tmp_path / "bad.npy",
+        )
+    # the shuffled-label control: scored against its own permuted labels
+    shuffled = run_diagnosis(data, "hr", tiny(steps=2, shuffle_labels=True), tmp_path / "sh")
+    labels = shuffled.frame.groupby("subject")["label"].nunique()
+    assert (labels == 1).all()  # one label per subject
+
+
+def _splits_of_subjects(per_split: dict[str, list[str]], slices: int = 3) -> dict[str, SplitData]:
+    out = {}
+    for split, subjects in per_split.items():
+        rows = np.repeat(subjects, slices)
+        labels = np.array([int(s[1:]) % 3 for s in rows])
+        meta = pd.DataFrame({"index": np.arange(rows.size), "subject": rows})
+        out[split] = SplitData(np.zeros((rows.size, 4, 4), np.float32), labels, meta)
+    return out
+
+
+def test_labels_permuted_by_subject_keep_class_counts_and_follow_the_seed():
+    names = [f"s{i}" for i in range(30)]
+    splits = _splits_of_subjects({"train": names[:20], "val": names[20:25], "test": names[25:]})
+    out = permute_labels_by_subject(splits, seed=0)
+
+    def by_subject(parts):
+        pairs = pd.concat(
+            [
+                pd.DataFrame({"subject": d.meta["subject"], "label": d.labels})
+                for d in parts.values()
+            ]
+        )
+        assert (pairs.groupby("subject")["label"].nunique() == 1).all()  # by subject
+        return pairs.groupby("subject")["label"].first()
+
+    before, after = by_subject(splits), by_subject(out)
+    assert sorted(before) == sorted(after)  # the class counts over subjects are kept
+    assert (before != after).sum() >= 10  # most subjects moved
+    again = by_subject(permute_labels_by_subject(splits, seed=0))
+    other = by_subject(permute_labels_by_subject(splits, seed=1))
+    assert (again == after).all() and (other != after).any()
+
+
+def test_a_subject_in_two_splits_keeps_one_permuted_label():
+    # split: slices puts a subject's slices in several splits; the control must give it one
+    # label everywhere (that is how a leaking split shows up as above-chance accuracy)
+    splits = _splits_of_subjects({"train": ["s0", "s1", "s2", "s3"], "test": ["s1", "s2"]})
+    out = permute_labels_by_subject(splits, seed=3)
+    train = dict(zip(out["train"].meta["subject"], out["train"].labels, strict=True))
+    test = dict(zip(out["test"].meta["subject"], out["test"].labels, strict=True))
+    assert all(train[s] == test[s] for s in test)
 
 
 # --------------------------------------------------------------------------------------------

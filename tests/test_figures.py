@@ -140,10 +140,13 @@ def make_tree(
             table3.append([dataset, SCALE, key, SEED, "slice", "acc", 0.5 + 0.05 * m, 0.4, 0.7])
             table3.append([dataset, SCALE, key, SEED, "subject", "acc", 0.9, 0.8, 1.0])
         if diagnosis:
-            lr_log = data / f"x{SCALE}" / "diagnosis_lr" / f"seed{SEED}" / "classifier_log.csv"
-            _write_csv(lr_log, _classifier_log(12, 0.45))
-            hr_log = data / "diagnosis_hr" / f"seed{SEED}" / "classifier_log.csv"
-            _write_csv(hr_log, _classifier_log(12, 0.8))
+            for row, share in (("lr_native", 0.3), ("lr", 0.45)):
+                log = data / f"x{SCALE}" / f"diagnosis_{row}" / f"seed{SEED}" / "classifier_log.csv"
+                _write_csv(log, _classifier_log(12, share))
+            for row, share in (("hr", 0.8), ("hr_shuffled", 0.33)):
+                log = data / f"diagnosis_{row}" / f"seed{SEED}" / "classifier_log.csv"
+                _write_csv(log, _classifier_log(12, share))
+        table3.append([dataset, SCALE, "lr_native", SEED, "slice", "acc", 0.3, 0.2, 0.4])
         table3.append([dataset, SCALE, "lr", SEED, "slice", "acc", 0.45, 0.4, 0.5])
         table3.append([dataset, np.nan, "hr", SEED, "slice", "acc", 0.8, 0.75, 0.85])
     _write_csv(
@@ -284,7 +287,11 @@ def test_accuracy_points_use_image_level_psnr_and_slice_accuracy(tmp_path):
     assert list(points["name"]) == ["Bicubic", "RCAN", "SRDA"]
     assert list(points["psnr"]) == [25.0, 27.0, 29.0]  # not the subject-level 99
     assert np.allclose(points["acc"], [0.5, 0.55, 0.6])
-    assert dict(zip(refs["name"], refs["acc"], strict=True)) == {"LR": 0.45, "HR": 0.8}
+    assert dict(zip(refs["name"], refs["acc"], strict=True)) == {
+        "LR, native size (paper)": 0.3,
+        "LR (nearest)": 0.45,
+        "HR": 0.8,
+    }
 
 
 def test_plot_functions_take_plain_arrays_and_odd_inputs():

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from srda.errors import InputError
-from srda.report import build
+from srda.report import build, table3
 from srda.report.tables import paired_tests, volume_level
 
 DATASETS = ["adni-mri", "demented-mri"]
@@ -25,7 +25,7 @@ def _settings(root, **extra):
         "methods": METHODS,
         "bootstrap": 100,
         "paper_names": {"adni-mri": "ADNI-MRI", "demented-mri": "Demented-MRI"},
-        "rows": ["lr", "hr"],
+        "rows": ["lr_native", "lr", "hr", "hr_shuffled"],
         **extra,
     }
 
@@ -56,9 +56,10 @@ def _fake_results(root, with_roi=True):
                 frame["ssim_hippocampus"] = frame["ssim"] - 0.1
                 frame.loc[0, ["psnr_hippocampus", "ssim_hippocampus"]] = np.nan  # no region
             frame.to_csv(out / "test_metrics.csv", index=False)
-        right = {"lr": 0.4, "bicubic": 0.5, "rcan": 0.6, "srda": 0.9, "hr": 1.0}
+        right = {"lr_native": 0.3, "lr": 0.4, "bicubic": 0.5, "rcan": 0.6, "srda": 0.9}
+        right.update(hr=1.0, hr_shuffled=0.33)
         for source, share in right.items():
-            folder = build.prediction_dir(root, dataset, 4, source, 0)
+            folder = table3.prediction_dir(root, dataset, 4, source, 0)
             folder.mkdir(parents=True, exist_ok=True)
             correct = rng.random(subjects.size) < share
             wrong = np.array(CLASSES)[(np.searchsorted(CLASSES, labels) + 1) % 3]
@@ -161,16 +162,26 @@ def test_table1_levels_tests_roi_and_paper(tmp_path):
     assert "26.76" in (out / "table1_psnr_ssim_vs_paper.md").read_text()
 
 
-def test_table3_rows_levels_mcnemar_confusion(tmp_path):
+def test_table3_rows_levels_subject_tests_confusion_headroom(tmp_path):
     _fake_results(tmp_path)
     out = tmp_path / "tables"
     long = build.write_table3(_settings(tmp_path), out)
-    assert set(long["method"]) == {"lr", "bicubic", "rcan", "srda", "hr"}
+    rows = {"lr_native", "lr", "bicubic", "rcan", "srda", "hr", "hr_shuffled"}
+    assert set(long["method"]) == rows
     assert set(long["level"]) == {"slice", "subject"}
     assert set(long["metric"]) == {"acc", "balanced_acc", "macro_f1", "auc"}
-    acc = long[(long["metric"] == "acc") & (long["method"] != "srda")]
+    acc = long[(long["metric"] == "acc") & ~long["method"].isin(["srda", "hr_shuffled"])]
     assert acc["p_value"].notna().all()
+    # the control has labels of its own: it is never paired with another row
+    assert long.loc[long["method"] == "hr_shuffled", "p_value"].isna().all()
     assert long.loc[long["metric"] != "acc", "p_value"].isna().all()
+    # inference over subjects: sign-flip where subjects have 3 slices, McNemar where one image
+    # is one subject and on the votes
+    tested = acc.drop_duplicates(["dataset", "level", "test"])
+    tests = {(r.dataset, r.level): r.test for r in tested.itertuples()}
+    assert tests[("adni-mri", "slice")] == table3.SIGN_FLIP
+    assert tests[("adni-mri", "subject")] == table3.MCNEMAR
+    assert tests[("demented-mri", "slice")] == table3.MCNEMAR
     hr = long[(long["method"] == "hr") & (long["metric"] == "acc")]
     assert (hr["value"] == 1.0).all()
     cm = pd.read_csv(out / "table3_confusion.csv")
@@ -178,16 +189,24 @@ def test_table3_rows_levels_mcnemar_confusion(tmp_path):
     assert one["count"].sum() == 18 and len(one) == 9
     md = (out / "table3_diagnosis.md").read_text()
     lines = [line for line in md.splitlines() if line.startswith("| ")]
-    assert lines[1].startswith("| LR") and any(line.startswith("| HR") for line in lines)
+    assert lines[1].startswith("| LR, native size (paper)") and lines[2].startswith("| LR (")
+    assert any(line.startswith("| HR, shuffled labels") for line in lines)
+    assert "Headroom and power" in md and "not resolvable" in md
+    room = pd.read_csv(out / "table3_headroom.csv")
+    assert list(room.columns) == table3.HEADROOM_COLUMNS
+    quantities = set(room["quantity"])
+    assert {"hr_minus_bicubic", "hr_minus_lr", "bicubic_minus_lr"} <= quantities
+    assert {"best_sr_minus_bicubic", "sr_minus_bicubic", "hr_shuffled_minus_chance"} <= quantities
     paper = pd.read_csv(out / "table3_diagnosis_vs_paper.csv")
-    lr = paper[(paper["method"] == "lr") & (paper["dataset"] == "adni-mri")].iloc[0]
-    assert lr["paper"] == pytest.approx(0.5863)
+    lr = paper[(paper["method"] == "lr_native") & (paper["dataset"] == "adni-mri")].iloc[0]
+    assert lr["paper"] == pytest.approx(0.5863)  # the paper's LR row is the native-size one
+    assert np.isnan(paper[paper["method"] == "lr"]["paper"]).all()
     assert np.isnan(paper[paper["method"] == "bicubic"]["paper"]).all()  # not in the paper
 
 
 def test_missing_predictions_name_the_file(tmp_path):
     _fake_results(tmp_path)
-    missing = build.prediction_dir(tmp_path, "adni-mri", 4, "rcan", 0) / "predictions.csv"
+    missing = table3.prediction_dir(tmp_path, "adni-mri", 4, "rcan", 0) / "predictions.csv"
     missing.unlink()
     with pytest.raises(InputError, match="predictions missing") as err:
         build.write_table3(_settings(tmp_path), tmp_path / "tables")

@@ -1,5 +1,6 @@
 """The workflow as a user runs it: the smoke preset end to end, dry runs, lint, env files."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -113,20 +114,62 @@ def test_smoke_data_stage_contract(smoke_run):
 
 
 @pytest.mark.slow
-def test_smoke_writes_table3_with_lr_and_hr_rows(smoke_run):
+def test_smoke_writes_table3_with_every_reference_row_and_the_headroom(smoke_run):
     table = pd.read_csv(smoke_run / "results/tables/table3_diagnosis.csv")
-    assert {"lr", "hr", "bicubic", "srda", "lanczos"} <= set(table["method"])
+    rows = {"lr", "lr_native", "hr", "hr_shuffled"}
+    assert rows | {"bicubic", "srda", "lanczos"} <= set(table["method"])
     assert set(table["level"]) == {"slice", "subject"}
     acc = table[(table["metric"] == "acc") & (table["level"] == "slice")]
-    assert len(acc) == 3 * (13 + 2) and acc["value"].between(0, 1).all()
-    assert acc.loc[acc["method"] != "srda", "p_holm"].notna().all()
+    assert len(acc) == 3 * (13 + 4) and acc["value"].between(0, 1).all()
+    tested = acc[~acc["method"].isin(["srda", "hr_shuffled"])]
+    assert tested["p_holm"].notna().all()
+    # p-values over subjects only: sign-flip where a 3D subject has several slices
+    tests = tested.groupby("dataset")["test"].unique()
+    assert list(tests["adni-mri"]) == ["sign-flip over subjects"]
+    assert list(tests["demented-mri"]) == ["mcnemar over subjects"]
+    # each reference row got its own input handling
+    lr = json.loads((smoke_run / "results/adni-mri/x4/diagnosis_lr/seed0/summary.json").read_text())
+    native = smoke_run / "results/adni-mri/x4/diagnosis_lr_native/seed0/summary.json"
+    assert lr["input_size"] == [48, 48] and lr["settings"]["upsample_mode"] == "nearest"
+    assert json.loads(native.read_text())["input_size"] == [12, 12]
+    shuffled = smoke_run / "results/adni-mri/diagnosis_hr_shuffled/seed0/summary.json"
+    assert json.loads(shuffled.read_text())["settings"]["shuffle_labels"] is True
     md = (smoke_run / "results/tables/table3_diagnosis.md").read_text()
-    assert "| LR |" in md and "| HR |" in md and "McNemar" in md
+    assert "| LR (nearest) |" in md and "| HR |" in md and "| HR, shuffled labels |" in md
+    assert "Headroom and power" in md and "sign-flip" in md
+    room = pd.read_csv(smoke_run / "results/tables/table3_headroom.csv")
+    wanted = {"hr_minus_bicubic", "hr_minus_lr", "bicubic_minus_lr", "best_sr_minus_bicubic"}
+    assert wanted <= set(room["quantity"]) and set(room["dataset"]) == {
+        "adni-mri",
+        "adni-pet",
+        "demented-mri",
+    }
+    assert room.loc[room["metric"] == "acc", "mde"].notna().all()
     beside = pd.read_csv(smoke_run / "results/tables/table3_diagnosis_vs_paper.csv")
     srda = beside[(beside["method"] == "srda") & (beside["dataset"] == "adni-mri")]
     assert srda["paper"].iloc[0] == pytest.approx(0.8706)
     roi = pd.read_csv(smoke_run / "results/tables/table_roi_psnr_ssim.csv")
     assert {"psnr_hippocampus", "ssim_lateral_ventricles"} <= set(roi["metric"])
+
+
+@pytest.mark.slow
+def test_cross_fit_trains_fold_networks_and_a_classifier_beside_the_in_sample_one(smoke_run):
+    # the smoke run's data and SR jobs are reused: only the folds, their SR networks and the
+    # cross-fitted classifier run
+    args = ["--config", "preset=smoke", "diagnosis={cross_fit: 2}"]
+    args += ["run_datasets=[demented-mri]", "run_methods=[bicubic,imdn]"]
+    snakemake(smoke_run, "--cores", "2", "tables", *args)
+    sr = smoke_run / "results/demented-mri/x4/sr"
+    assert (sr / "imdn/seed0/diagnosis_crossfit2/predictions.csv").exists()
+    assert (sr / "imdn/seed0/diagnosis/predictions.csv").exists()  # in-sample, kept
+    assert not (sr / "bicubic/seed0/diagnosis_crossfit2").exists()  # nothing to cross-fit
+    summary = json.loads((sr / "imdn/seed0/diagnosis_crossfit2/summary.json").read_text())
+    assert (
+        summary["n_train"]
+        == json.loads((sr / "imdn/seed0/diagnosis/summary.json").read_text())["n_train"]
+    )
+    table = pd.read_csv(smoke_run / "results/tables/table3_diagnosis.csv")
+    assert set(table["method"]) >= {"bicubic", "imdn", "lr", "hr"}
 
 
 @pytest.mark.slow

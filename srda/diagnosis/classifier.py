@@ -29,6 +29,9 @@ Recipe (defaults)
   val split; the checkpoint with the best **balanced accuracy** (``select_on``; ``acc`` is the
   alternative) is kept, the earliest on ties. Balanced accuracy, because disease classes are
   unbalanced and plain accuracy can select a model that predicts the majority class.
+* Label control: ``shuffle_labels`` permutes the class labels across the subjects of all
+  three splits (``permute_labels_by_subject``) and scores the test split against the permuted
+  labels, the random-label control of Yagis et al. (2021).
 * Determinism: on CPU the run uses deterministic algorithms; the same seed and data give the
   same predictions. The caller's global torch RNG is left as it was.
 
@@ -140,6 +143,7 @@ class ClassifierSettings:
     seed: int = 0
     precision: str = "auto"  # as the SR trainer's: auto | fp32 | bf16 | fp16 (CUDA)
     channels_last: bool | str = "auto"  # auto: on with CUDA
+    shuffle_labels: bool = False  # the control row: labels permuted across subjects
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -299,6 +303,35 @@ def load_split_data(
         meta=meta[keep].reset_index(drop=True),
         source=str(path),
     )
+
+
+def permute_labels_by_subject(splits: dict[str, SplitData], seed: int) -> dict[str, SplitData]:
+    """The splits with every subject's label replaced by a permuted one (the control row).
+
+    One label per subject is drawn by permuting the subjects' labels across all subjects of
+    all splits (``default_rng([seed, 3])``), so the class counts over subjects stay exactly as
+    they are and every image of a subject carries its subject's new label. A subject in two
+    splits (``split: slices``) keeps one label everywhere: a network that memorises subjects
+    then scores above chance, which is what the control is there to show.
+    """
+    owners: dict[str, int] = {}
+    for name in SPLITS:
+        data = splits.get(name)
+        if data is None:
+            continue
+        for subject, label in zip(data.meta["subject"].astype(str), data.labels, strict=True):
+            if owners.setdefault(subject, int(label)) != int(label):
+                raise InputError(data.source, f"subject {subject!r} carries two labels")
+    subjects = sorted(owners)
+    original = np.array([owners[s] for s in subjects], dtype=np.int64)
+    permuted = dict(
+        zip(subjects, np.random.default_rng([seed, 3]).permutation(original), strict=True)
+    )
+    out = {}
+    for name, data in splits.items():
+        labels = np.array([permuted[s] for s in data.meta["subject"].astype(str)], np.int64)
+        out[name] = replace(data, labels=labels)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -844,14 +877,26 @@ def run_diagnosis(
     method: str | None = None,
     sr_seed: int = 0,
     device: torch.device | str = "cpu",
+    train_images: Path | str | None = None,
 ) -> Predictions:
     """Table III for one row: classify ``source`` (``hr``, ``lr`` or ``sr`` with ``method``
-    and its SR seed ``sr_seed``) of the dataset in ``data_dir``."""
+    and its SR seed ``sr_seed``) of the dataset in ``data_dir``. ``train_images``: a shard
+    that replaces the train split's images (``diagnosis.cross_fit``: out-of-fold SR output)."""
     classes = read_classes(Path(data_dir))
     splits = {
         split: load_split_data(data_dir, split, source, scale, method, sr_seed, classes)
         for split in SPLITS
     }
+    if train_images is not None:  # cross-fitted SR train images (same rows, same labels)
+        images = read_shard(train_images)
+        if images.shape != splits["train"].images.shape:
+            raise InputError(
+                train_images,
+                f"shape {images.shape} != the train split's {splits['train'].images.shape}",
+            )
+        splits["train"] = replace(splits["train"], images=images, source=str(train_images))
+    if settings.shuffle_labels:
+        splits = permute_labels_by_subject(splits, settings.seed)
     return fit_and_predict(
         splits["train"], splits["val"], splits["test"], classes, settings, out_dir, device
     )

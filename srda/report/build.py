@@ -7,7 +7,6 @@ Markdown and LaTeX in the paper's layout, and, where the paper reports the table
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from srda.diagnosis.metrics import (
-    LEVELS,
-    confusion_table,
-    evaluate_predictions,
-    paired_correctness,
-    read_predictions,
-)
 from srda.errors import InputError
-from srda.report import ABLATIONS
+from srda.report import ABLATIONS, table3
 from srda.report.tables import (
     KEYS,
     REFERENCE,
@@ -34,21 +26,14 @@ from srda.report.tables import (
     volume_level,
 )
 from srda.shards import write_csv
-from srda.stats import holm, mcnemar
 
 logger = logging.getLogger(__name__)
 
 #: Where the reported numbers of the paper live (typed out from its text).
 PAPER_TABLES = Path(__file__).resolve().parents[2] / "results" / "paper" / "reported_tables.csv"
-#: Table III's rows that are not methods, with their display names.
-EXTRA_ROWS = {"lr": "LR", "hr": "HR"}
 P_NOTE_T1 = (
     "Paired two-sided Wilcoxon signed-rank test of SRDA against each method on per-subject "
     "mean values (same seed), Holm-adjusted across methods."
-)
-P_NOTE_T3 = (
-    "McNemar test of SRDA's classifier against each row's on the same test set (exact binomial "
-    "below 25 discordant pairs), Holm-adjusted across rows. Subject level: one vote per subject."
 )
 
 
@@ -71,18 +56,6 @@ def collect(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
                         frame.assign(dataset=dataset, scale=scale, method=method, seed=seed)
                     )
     return pd.concat(frames, ignore_index=True)
-
-
-def prediction_dir(
-    results_dir: Path | str, dataset: str, scale: int, source: str, seed: int
-) -> Path:
-    """The folder of one Table III row's classifier (the layout of workflow/rules/common.smk)."""
-    base = Path(results_dir) / dataset
-    if source == "hr":
-        return base / "diagnosis_hr" / f"seed{seed}"
-    if source == "lr":
-        return base / f"x{scale}" / "diagnosis_lr" / f"seed{seed}"
-    return base / f"x{scale}" / "sr" / source / f"seed{seed}" / "diagnosis"
 
 
 def _display(settings: dict[str, Any]) -> dict[str, str]:
@@ -202,119 +175,9 @@ def write_roi_table(
 
 
 # --------------------------------------------------------------------------------------------
-# Table III (diagnosis)
+# Table III (diagnosis): srda.report.table3
 
-
-def read_classes(results_dir: Path | str, dataset: str) -> list[str]:
-    path = Path(results_dir) / dataset / "dataset.json"
-    if not path.exists():
-        raise InputError(path, "dataset.json missing (did the data stage run?)")
-    return list(json.loads(path.read_text())["classes"])
-
-
-def diagnosis_long(
-    settings: dict[str, Any], sources: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores of every row (long) with McNemar p-values against SRDA, and the confusion
-    matrices (long: dataset, scale, method, seed, level, true, pred, count)."""
-    results = settings["results_dir"]
-    n_boot = settings["bootstrap"]
-    scored, confusion = [], []
-    for dataset in settings["datasets"]:
-        classes = read_classes(results, dataset)
-        for scale in settings["scales"]:
-            for seed in settings["seeds"]:
-                frames = {}
-                for source in sources:
-                    path = prediction_dir(results, dataset, scale, source, seed) / "predictions.csv"
-                    if not path.exists():
-                        raise InputError(path, "predictions missing (did the diagnosis job run?)")
-                    frame, file_classes = read_predictions(path)
-                    if file_classes != classes:
-                        raise InputError(path, f"classes {file_classes} != dataset's {classes}")
-                    frames[source] = frame
-                    key = {"dataset": dataset, "scale": scale, "method": source, "seed": seed}
-                    scores = evaluate_predictions(frame, classes, n_boot=n_boot)
-                    scored.append(scores.assign(**key))
-                    for level in LEVELS:
-                        cm = confusion_table(frame, classes, level)
-                        cm = cm.stack().rename("count").reset_index()
-                        confusion.append(cm.assign(**key, level=level))
-                scored[-len(sources) :] = _mcnemar_columns(scored[-len(sources) :], frames, classes)
-    columns = [*KEYS, "level", "metric", "value", "ci_low", "ci_high", "n", "n_subjects"]
-    long = pd.concat(scored, ignore_index=True)[[*columns, "p_value", "p_holm"]]
-    cms = pd.concat(confusion, ignore_index=True)[[*KEYS, "level", "true", "pred", "count"]]
-    return long, cms
-
-
-def _mcnemar_columns(
-    scored: list[pd.DataFrame], frames: dict[str, pd.DataFrame], classes: list[str]
-) -> list[pd.DataFrame]:
-    """p_value / p_holm on the ``acc`` rows: SRDA against each other row, per level."""
-    out = [s.assign(p_value=np.nan, p_holm=np.nan) for s in scored]
-    if REFERENCE not in frames:
-        return out
-    others = [s for s in frames if s != REFERENCE]
-    for level in LEVELS:
-        p = []
-        for source in others:
-            ref_ok, other_ok = paired_correctness(frames[REFERENCE], frames[source], classes, level)
-            p.append(mcnemar(ref_ok, other_ok))
-        adjusted = holm(np.array(p)) if p else []
-        for source, pv, ph in zip(others, p, adjusted, strict=True):
-            frame = out[list(frames).index(source)]
-            rows = (frame["level"] == level) & (frame["metric"] == "acc")
-            frame.loc[rows, "p_value"] = pv
-            frame.loc[rows, "p_holm"] = float(ph)
-    return out
-
-
-def write_table3(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
-    """table3_diagnosis (long CSV, .md, .tex), table3_confusion.csv and the ``_vs_paper``
-    version. Rows: LR, every method, HR (those configured)."""
-    rows = settings.get("rows", ["lr", "hr"])
-    display = {}
-    if "lr" in rows:
-        display["lr"] = EXTRA_ROWS["lr"]
-    display.update(_display(settings))
-    if "hr" in rows:
-        display["hr"] = EXTRA_ROWS["hr"]
-    long, cms = diagnosis_long(settings, list(display))
-    title = "Table III: diagnosis accuracy of a classifier trained on each method's output"
-    blocks = [
-        {
-            "title": title,
-            "metrics": ["acc"],
-            "level": "slice",
-            "note": "Per test slice, as the paper.",
-        },
-        {
-            "title": "Diagnosis per subject (vote over each subject's slices)",
-            "metrics": ["acc", "balanced_acc"],
-            "level": "subject",
-        },
-        {
-            "title": "Diagnosis per slice: balanced accuracy, macro-F1, one-vs-rest AUC",
-            "metrics": ["balanced_acc", "macro_f1", "auc"],
-            "level": "slice",
-        },
-    ]
-    if REFERENCE in display:
-        for level in LEVELS:
-            blocks.append(
-                {
-                    "title": f"SRDA against each row ({level} level): Holm-adjusted McNemar p",
-                    "metrics": ["acc"],
-                    "level": level,
-                    "column": "p_holm",
-                    "note": P_NOTE_T3,
-                }
-            )
-    md, tex = render_blocks(long, display, settings["datasets"], blocks)
-    _write(out_dir, "table3_diagnosis", long, md, tex, title)
-    write_csv(out_dir / "table3_confusion.csv", cms)
-    write_vs_paper(long, "III", display, settings, out_dir / "table3_diagnosis_vs_paper")
-    return long
+write_table3 = table3.write_table3
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,9 +196,12 @@ def vs_paper(
     display: dict[str, str],
     paper_names: dict[str, str | None],
     paper: pd.DataFrame,
+    paper_rows: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Our image/slice-level values (mean over seeds, with the first seed's interval) beside
-    the paper's: dataset, scale, method, metric, ours, ci_low, ci_high, paper, difference."""
+    the paper's: dataset, scale, method, metric, ours, ci_low, ci_high, paper, difference.
+    ``paper_rows``: the paper's name of a row where it differs from ours (lr_native: LR)."""
+    paper_rows = paper_rows or {}
     level = "slice" if table == "III" else "image"
     ours = long[(long["level"] == level) & long["method"].isin(list(display))]
     if table == "III":
@@ -349,7 +215,7 @@ def vs_paper(
         name = paper_names.get(dataset)
         hit = reported[
             (reported["dataset"] == name)
-            & (reported["method"] == display[method])
+            & (reported["method"] == paper_rows.get(method, display[method]))
             & (reported["metric"].str.lower() == metric)
         ]
         paper_value = float(hit["value"].iloc[0]) if len(hit) else float("nan")
@@ -419,11 +285,12 @@ def write_vs_paper(
     display: dict[str, str],
     settings: dict[str, Any],
     stem: Path,
+    paper_rows: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """``{stem}.csv`` and ``{stem}.md``: our numbers beside the paper's Table ``table``."""
     paper_names = settings.get("paper_names", {})
     paper = read_paper(Path(settings.get("paper_tables") or PAPER_TABLES))
-    frame = vs_paper(long, table, display, paper_names, paper)
+    frame = vs_paper(long, table, display, paper_names, paper, paper_rows)
     write_csv(stem.with_suffix(".csv"), frame)
     title = f"Table {table} beside the paper's"
     stem.with_suffix(".md").write_text(_vs_paper_markdown(frame, display, title))

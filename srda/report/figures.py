@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from srda.errors import InputError
+from srda.reference_rows import REFERENCE_ROWS, diagnosis_dir
 from srda.shards import atomic_path, read_shard
 
 if TYPE_CHECKING:
@@ -51,7 +52,13 @@ TABLE1 = "table1_psnr_ssim.csv"
 TABLE3 = "table3_diagnosis.csv"
 SR_LOG = Path("train") / "train_log.csv"
 CLASSIFIER_LOG = "classifier_log.csv"
-REFERENCE_COLOURS = {"LR": "#7f7f7f", "HR": "#000000"}
+#: Table III's reference rows as drawn (display names of srda.reference_rows).
+REFERENCE_COLOURS = {
+    "LR, native size (paper)": "#c7c7c7",
+    "LR (nearest)": "#7f7f7f",
+    "HR": "#000000",
+    "HR, shuffled labels": "#d62728",
+}
 STYLE = {
     "font.size": 9,
     "axes.titlesize": 10,
@@ -505,7 +512,10 @@ def plot_training_curves(
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if handles:
-        order = [*colours, *REFERENCE_COLOURS]  # the configured method order, then LR, HR
+        order = [
+            *colours,
+            *REFERENCE_COLOURS,
+        ]  # the configured method order, then the reference rows
         names = sorted(handles, key=lambda n: order.index(n) if n in order else len(order))
         fig.legend(
             [handles[name] for name in names],
@@ -535,10 +545,10 @@ def plot_psnr_vs_accuracy(
     colours: Mapping[str, str] | None = None,
 ) -> Figure:
     """One panel per (scale, dataset): method PSNR against slice-level accuracy with both CIs,
-    points labelled, LR and HR accuracies as dashed lines.
+    points labelled, the LR (both inputs) and HR accuracies as dashed lines.
 
     ``points``: dataset, scale, name, psnr, psnr_low, psnr_high, acc, acc_low, acc_high.
-    ``refs``: dataset, scale, name (LR / HR), acc.
+    ``refs``: dataset, scale, name (a reference row's display name), acc.
     """
     datasets = list(datasets or dict.fromkeys([*points["dataset"], *refs["dataset"]]))
     scales = list(scales or dict.fromkeys(points["scale"]))
@@ -762,13 +772,17 @@ def _training_logs(
     )
     if not settings.get("diagnosis"):
         return sr_logs, {}
-    data, seed = _data_dir(settings, dataset), f"seed{_seed(settings)}"
+    seed = _seed(settings)
+    cross_fitted, folds = settings.get("cross_fitted", ()), settings.get("cross_fit", 0)
+    results = settings["results_dir"]
+    rows = [(row, REFERENCE_ROWS[row].display) for row in settings.get("rows", REFERENCE_ROWS)]
     sources = {
-        name: _sr_dir(settings, dataset, scale, key) / "diagnosis" / CLASSIFIER_LOG
-        for key, name in methods
+        name: Path(
+            diagnosis_dir(results, dataset, scale, key, seed, folds if key in cross_fitted else 0)
+        )
+        / CLASSIFIER_LOG
+        for key, name in [*methods, *rows]
     }
-    sources["LR"] = data / f"x{scale}" / "diagnosis_lr" / seed / CLASSIFIER_LOG
-    sources["HR"] = data / "diagnosis_hr" / seed / CLASSIFIER_LOG
     return sr_logs, _logs(sources, "classifier log", ["step"])
 
 
@@ -884,14 +898,15 @@ def accuracy_points(
                         "acc_high": float(y["ci_high"]),
                     }
                 )
-            for source, exact in (("lr", True), ("hr", False)):
+            for source in ("lr_native", "lr", "hr"):
+                exact = REFERENCE_ROWS[source].per_scale
                 row = select(acc, dataset, source, scale, exact=exact)
                 if row is not None:
                     refs.append(
                         {
                             "dataset": dataset,
                             "scale": scale,
-                            "name": source.upper(),
+                            "name": REFERENCE_ROWS[source].display,
                             "acc": float(row["value"]),
                         }
                     )

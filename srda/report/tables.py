@@ -189,9 +189,12 @@ def wide(
     level: str | None = None,
     column: str = "value",
     bold_best: bool = True,
+    boldable: dict[str, set[str]] | None = None,
 ) -> list[list[str]]:
     """Rows of cells for one scale (and level): header row, then one row per method, the best
-    of each column in bold. ``column``: ``value`` or a p-value column (then not bolded)."""
+    of each column in bold. ``column``: ``value`` or a p-value column (then not bolded).
+    ``boldable``: per dataset, the only rows that may be bold (the best of them); a dataset
+    missing from it gets no bold at all (Table III: no winner the tests cannot resolve)."""
     part = long[long["scale"] == scale]
     if level is not None and "level" in part:
         part = part[part["level"] == level]
@@ -203,6 +206,8 @@ def wide(
             digits = 2 if metric.startswith("psnr") else 4
             sel = part[(part["dataset"] == d) & (part["metric"] == metric)]
             means = sel.groupby("method")[column].mean()
+            if boldable is not None:
+                means = means[means.index.isin(boldable.get(d, set()))]
             # every method that ties for the best is bold (a vote over 9 subjects ties often)
             top = means.max() if len(means) and means.notna().any() else None
             best = set() if top is None else set(means.index[np.isclose(means, top, rtol=0)])
@@ -212,7 +217,8 @@ def wide(
                     row.append("–")
                     continue
                 text = _cell(values, digits) if column == "value" else _p_cell(values)
-                if bold_best and column == "value" and m in best and len(means) > 1:
+                several = len(means) > 1 or boldable is not None
+                if bold_best and column == "value" and m in best and several:
                     text = f"\\textbf{{{text}}}" if latex else f"**{text}**"
                 row.append(text.replace("±", "$\\pm$") if latex else text)
     return [header, *body]
@@ -247,12 +253,17 @@ def render_blocks(
     blocks: list[dict],
 ) -> tuple[str, str]:
     """Markdown and LaTeX of several views of a long table, one set per scale. Each block:
-    ``title``, ``metrics``, optional ``level``, ``column`` (value | p_value | p_holm), ``note``."""
+    ``title``, ``metrics``, optional ``level``, ``column`` (value | p_value | p_holm), ``note``,
+    ``boldable`` (see ``wide``)."""
     md, tex = [], []
     for scale in sorted(long["scale"].unique()):
         for block in blocks:
             args = (display, datasets, block["metrics"], scale)
-            kw = {"level": block.get("level"), "column": block.get("column", "value")}
+            kw = {
+                "level": block.get("level"),
+                "column": block.get("column", "value"),
+                "boldable": block.get("boldable"),
+            }
             rows = wide(long, *args, **kw)
             if len(rows) == 1:
                 continue

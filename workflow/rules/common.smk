@@ -6,12 +6,16 @@ import shlex
 
 from srda.config import (
     SPLITS,
+    cross_fitted_methods,
     dataset_job_settings,
     diagnosis_job_settings,
     method_job_settings,
+    reference_rows,
     resolve,
 )
 from srda.errors import InputError
+from srda.reference_rows import REFERENCE_ROWS
+from srda.reference_rows import diagnosis_dir as row_dir
 from srda.report import ABLATIONS as TABLE2_METHODS
 from srda.report.figures import figure_files, figure_inputs
 
@@ -32,10 +36,16 @@ ABLATIONS = [
     m for m in ("srda_base", "srda_dconv", "srda_dconv_diag", "srda") if m in METHODS
 ]
 ENV = "../../envs/srda.yaml"
-# Table III's classifier recipe, and its rows besides the methods (LR and HR images).
+# Table III's classifier recipe, its reference rows (srda/reference_rows.py: LR, LR at its
+# own size, HR, HR with shuffled labels) and the methods whose classifiers learn from
+# cross-fitted train images (diagnosis.cross_fit: K folds).
 DIAGNOSE = CFG["diagnosis"]["enabled"]
 DIAGNOSIS = diagnosis_job_settings(CFG)
-EXTRA_ROWS = [r for r in ("lr", "hr") if CFG["diagnosis"][f"{r}_row"]]
+EXTRA_ROWS = reference_rows(CFG)
+LR_ROWS = [r for r in EXTRA_ROWS if REFERENCE_ROWS[r].per_scale]
+HR_ROWS = [r for r in EXTRA_ROWS if not REFERENCE_ROWS[r].per_scale]
+CROSS_FIT = CFG["diagnosis"]["cross_fit"]
+CROSS_FITTED = cross_fitted_methods(CFG)
 
 
 def one_of(names):
@@ -85,25 +95,21 @@ def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}
     return f"{RESULTS}/{dataset}/x{scale}/sr/{method}/seed{seed}"
 
 
-def diagnosis_dir(
-    dataset="{dataset}", scale="{scale}", source="{method}", seed="{seed}"
-):
-    """Where the classifier of one Table III row writes (HR does not depend on the scale)."""
-    if source == "hr":
-        return f"{RESULTS}/{dataset}/diagnosis_hr/seed{seed}"
-    if source == "lr":
-        return f"{RESULTS}/{dataset}/x{scale}/diagnosis_lr/seed{seed}"
-    return f"{sr_dir(dataset, scale, source, seed)}/diagnosis"
+def diagnosis_dir(dataset, scale, source, seed):
+    """Where the classifier of one Table III row writes (srda.reference_rows.diagnosis_dir)."""
+    cross_fit = CROSS_FIT if source in CROSS_FITTED else 0
+    return row_dir(RESULTS, dataset, scale, source, seed, cross_fit)
 
 
-def diagnose_shell(source):
+def diagnose_shell(source, train_images=False):
     """The diagnose rules' command: `srda-bench diagnose` for one image source."""
     method = " --method {wildcards.method}" if source == "sr" else ""
     scale = " --scale {wildcards.scale}" if source != "hr" else ""
+    train = " --train-images {input.train}" if train_images else ""
     return (
         f"srda-bench diagnose --source {source}{method}{scale} --seed {{wildcards.seed}}"
         " --settings {params.settings} --data {params.data} --out {params.out}"
-        " --gpus {resources.gpu} --threads {threads} 2> {log}"
+        f"{train} --gpus {{resources.gpu}} --threads {{threads}} 2> {{log}}"
     )
 
 
@@ -139,7 +145,8 @@ TABLE1_EXTRA = vs_paper_outputs("table1_psnr_ssim") + table_outputs(
     "table_roi_psnr_ssim"
 )
 TABLE3_EXTRA = vs_paper_outputs("table3_diagnosis") + [
-    f"{RESULTS}/tables/table3_confusion.csv"
+    f"{RESULTS}/tables/table3_confusion.csv",
+    f"{RESULTS}/tables/table3_headroom.csv",
 ]
 
 
@@ -166,6 +173,8 @@ def table_settings(methods):
             workflow.basedir, "results/paper/reported_tables.csv"
         ),
         "rows": EXTRA_ROWS,
+        "cross_fit": CROSS_FIT,
+        "cross_fitted": CROSS_FITTED,
     }
 
 

@@ -57,6 +57,7 @@ rule table3:
             vs_paper_outputs("table3_diagnosis"), "vs_paper", "Tables beside the paper"
         ),
         in_report([f"{RESULTS}/tables/table3_confusion.csv"], "confusion", "Tables"),
+        in_report([f"{RESULTS}/tables/table3_headroom.csv"], "headroom", "Tables"),
     log:
         f"{RESULTS}/logs/table3.log",
     benchmark:

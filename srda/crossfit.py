@@ -1,0 +1,384 @@
+"""Cross-fitting of the train-split SR images Table III's classifiers learn from.
+
+A method's SR network super-resolves the very train images it was trained on, so the
+classifier would learn from in-sample SR images and be tested on out-of-sample ones (and SRDA's
+network also saw the train labels through its cross-entropy term); Bicubic and HR have no such
+shift. With ``diagnosis.cross_fit: K`` the train subjects are dealt into K folds (stratified by
+class, seeded); fold k's train images are super-resolved by a network trained, with the main
+job's settings, steps and seed, on the other folds' subjects. The classifier then learns from
+the out-of-fold images, reassembled in the original train row order; val and test images stay
+those of the main network.
+
+Layout: ``write_fold_data`` makes ``results/{dataset}/crossfit{K}/`` (``folds.csv`` and one
+data folder per fold that the trainer reads like the dataset's own), ``run_fold`` trains one
+fold into ``{sr_dir}/crossfit{K}/fold{f}/`` and ``write_assembled`` writes
+``{sr_dir}/train_crossfit{K}.npy``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from srda.errors import InputError
+from srda.shards import ShardWriter, atomic_path, read_meta, read_shard, write_csv, write_shard
+
+logger = logging.getLogger(__name__)
+
+FOLDS_FILE = "folds.csv"
+HELDOUT_INDEX = "heldout_index.csv"
+HELDOUT_LR = "heldout_lr.npy"
+HELDOUT_SR = "heldout.npy"
+_CHUNK = 256  # rows copied at a time: a train split never has to sit in memory
+
+
+def fold_name(fold: int) -> str:
+    return f"fold{fold}"
+
+
+# --------------------------------------------------------------------------------------------
+# Folds
+
+
+def assign_folds(
+    meta: pd.DataFrame, k: int, seed: int, where: str | Path = "train meta"
+) -> pd.DataFrame:
+    """One row per train subject (subject, label, fold), stratified by label and seeded.
+
+    A subject's class is its most frequent label (as the split does). Each class's subjects,
+    sorted then shuffled by ``default_rng(seed)``, are dealt round-robin over the folds, the
+    deal continuing where the previous class stopped, so fold sizes differ by at most one and
+    every fold gets a subject as soon as there are ``k`` of them.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise InputError("diagnosis.cross_fit", f"needs at least 2 folds, got {k!r}")
+    missing = {"subject", "label"} - set(meta.columns)
+    if missing:
+        raise InputError(where, f"lacks columns {sorted(missing)}")
+    subjects = (
+        meta.assign(subject=meta["subject"].astype(str), label=meta["label"].astype(str))
+        .groupby("subject")["label"]
+        .agg(lambda s: s.value_counts().index[0])
+        .sort_index()
+    )
+    if len(subjects) < k:
+        raise InputError(where, f"{len(subjects)} train subjects cannot fill {k} folds")
+    rng = np.random.default_rng(seed)
+    fold = pd.Series(-1, index=subjects.index, dtype=np.int64)
+    dealt = 0
+    for label in sorted(subjects.unique()):
+        names = subjects.index[subjects == label].to_numpy()
+        names = names[rng.permutation(len(names))]
+        fold[names] = (dealt + np.arange(len(names))) % k
+        dealt += len(names)
+    frame = pd.DataFrame(
+        {"subject": subjects.index, "label": subjects.to_numpy(), "fold": fold.to_numpy()}
+    )
+    logger.info(
+        "%d train subjects in %d folds of %s subjects",
+        len(frame),
+        k,
+        "/".join(str(n) for n in frame["fold"].value_counts().sort_index()),
+    )
+    return frame
+
+
+def _copy_rows(src: Path, rows: np.ndarray, dst: Path) -> None:
+    """Rows ``rows`` of shard ``src`` into shard ``dst``, a chunk at a time."""
+    array = read_shard(src)
+    if not len(rows):
+        write_shard(dst, np.empty((0, *array.shape[1:]), dtype=array.dtype))
+        return
+    with ShardWriter(dst, dtype=str(array.dtype)) as out:
+        for start in range(0, len(rows), _CHUNK):
+            out.append(np.asarray(array[rows[start : start + _CHUNK]]))
+
+
+def _check_rows(path: Path, n: int, n_meta: int, meta_path: Path) -> None:
+    if n != n_meta:
+        raise InputError(path, f"{n} images for the {n_meta} rows of {meta_path}")
+
+
+def _write_fold(
+    data_dir: Path,
+    scales: Sequence[int],
+    meta: pd.DataFrame,
+    held: np.ndarray,
+    fold: int,
+    out: Path,
+) -> None:
+    """One fold's data folder: the trainer's files without fold ``fold``, and that fold."""
+    out.mkdir(parents=True)
+    keep = np.flatnonzero(~held)
+    heldout = np.flatnonzero(held)
+    train_meta = meta.iloc[keep].rename(columns={"index": "orig_index"})
+    train_meta.insert(0, "index", np.arange(len(train_meta)))
+    write_csv(out / "train_meta.csv", train_meta)
+    write_csv(
+        out / HELDOUT_INDEX,
+        pd.DataFrame(
+            {
+                "index": meta["index"].to_numpy()[heldout],
+                "subject": meta["subject"].to_numpy()[heldout],
+            }
+        ).assign(fold=fold),
+    )
+    _copy_rows(data_dir / "train_hr.npy", keep, out / "train_hr.npy")
+    if (data_dir / "train_roi.npy").exists():
+        _copy_rows(data_dir / "train_roi.npy", keep, out / "train_roi.npy")
+    for scale in scales:
+        lr = data_dir / f"x{scale}" / "train_lr.npy"
+        (out / f"x{scale}").mkdir()
+        _copy_rows(lr, keep, out / f"x{scale}" / "train_lr.npy")
+        _copy_rows(lr, heldout, out / f"x{scale}" / HELDOUT_LR)
+        shutil.copyfile(data_dir / f"x{scale}" / "val_lr.npy", out / f"x{scale}" / "val_lr.npy")
+    for name in ("val_hr.npy", "val_meta.csv", "dataset.json"):
+        shutil.copyfile(data_dir / name, out / name)
+
+
+def write_fold_data(data_dir: Path, scales: list[int], k: int, seed: int, out_dir: Path) -> None:
+    """``out_dir/folds.csv`` and ``out_dir/fold{f}/`` for every fold (see the module doc).
+
+    Everything is staged in a hidden folder inside ``out_dir`` and moved into place at the end
+    (``folds.csv`` last), so a failure leaves the previous outputs or none, never half of them.
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if out_dir.resolve() == data_dir.resolve():
+        raise InputError(out_dir, "the fold folder must not be the data folder itself")
+    if not scales:
+        raise InputError("--scales", "no scale given")
+    meta_path = data_dir / "train_meta.csv"
+    meta = read_meta(meta_path)
+    if not np.array_equal(meta["index"].to_numpy(), np.arange(len(meta))):
+        raise InputError(meta_path, "column index is not 0..n-1 in row order")
+    hr = data_dir / "train_hr.npy"
+    _check_rows(hr, len(read_shard(hr)), len(meta), meta_path)
+    for scale in scales:
+        lr = data_dir / f"x{scale}" / "train_lr.npy"
+        _check_rows(lr, len(read_shard(lr)), len(meta), meta_path)
+        if not (data_dir / f"x{scale}" / "val_lr.npy").exists():
+            raise InputError(data_dir / f"x{scale}" / "val_lr.npy", "shard not found")
+    for name in ("val_hr.npy", "val_meta.csv", "dataset.json"):
+        if not (data_dir / name).exists():
+            raise InputError(data_dir / name, "not found (run the prepare stage first)")
+    folds = assign_folds(meta, k, seed, where=meta_path)
+    row_fold = meta["subject"].astype(str).map(folds.set_index("subject")["fold"]).to_numpy()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        for f in range(k):
+            _write_fold(data_dir, scales, meta, row_fold == f, f, stage / fold_name(f))
+            kept, held = int((row_fold != f).sum()), int((row_fold == f).sum())
+            logger.info("fold %d: %d train images kept, %d held out", f, kept, held)
+        write_csv(stage / FOLDS_FILE, folds)
+        for f in range(k):
+            target = out_dir / fold_name(f)
+            if target.exists():  # an older run's fold: moved aside, deleted with the stage
+                os.replace(target, stage / f".old-{fold_name(f)}")
+            os.replace(stage / fold_name(f), target)
+        os.replace(stage / FOLDS_FILE, out_dir / FOLDS_FILE)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def read_heldout_index(fold_dir: Path) -> np.ndarray:
+    """The original train rows a fold holds out (``heldout_index.csv``), as integers."""
+    path = Path(fold_dir) / HELDOUT_INDEX
+    if not path.exists():
+        raise InputError(path, "held-out index not found (run cross-fit-data first)")
+    frame = pd.read_csv(path)
+    if "index" not in frame.columns:
+        raise InputError(path, "lacks an index column")
+    return frame["index"].to_numpy(dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# One fold's SR network
+
+
+def _fold_number(fold_dir: Path) -> int | None:
+    match = re.fullmatch(r"fold(\d+)", Path(fold_dir).name)
+    return int(match.group(1)) if match else None
+
+
+def run_fold(
+    settings: dict[str, Any],
+    fold_dir: Path,
+    scale: int,
+    seed: int,
+    out_dir: Path,
+    gpus: int | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train the method on ``fold_dir``'s train images as its main job would (same settings,
+    seed and number of steps, even when the preset counts epochs) and super-resolve the
+    fold's held-out LR images into ``out_dir/heldout.npy``."""
+    import torch
+
+    import baselines  # noqa: F401  (registers every architecture)
+    from srda.run import _dataset_info, build_model, fit, sr_network, train_steps
+    from srda.train import distributed
+    from srda.train.infer import pick_device, super_resolve
+
+    start = time.perf_counter()
+    fold_dir, out_dir = Path(fold_dir), Path(out_dir)
+    name = settings.get("name", "method")
+    if settings.get("external"):
+        raise InputError(
+            f"methods.{name}", "an outside tool cannot be cross-fitted (it sees no training data)"
+        )
+    if threads:
+        torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # as run_method: denormals made CPU steps ~4x slower
+    torch.manual_seed(seed)
+    device = pick_device(gpus)
+    ctx = distributed.env_context()
+    if ctx.parallel:
+        device = distributed.rank_device(device, ctx)
+        distributed.init_from_env(device)
+    if gpus and device.type != "cuda":
+        logger.warning("given %d GPU(s) but CUDA is not available: running on the CPU", gpus)
+    info = _dataset_info(fold_dir)
+    model = build_model(settings, scale, num_classes=len(info["classes"]))
+    if not sum(p.numel() for p in sr_network(model).parameters()):
+        raise InputError(
+            f"methods.{name}",
+            "has no parameters to train: cross-fitting changes nothing (use its train.npy)",
+        )
+    heldout = read_heldout_index(fold_dir)
+    heldout_lr = fold_dir / f"x{scale}" / HELDOUT_LR
+    n_train = len(read_meta(fold_dir / "train_meta.csv"))
+    # The main job's number of steps: counted over all train images, not this fold's share.
+    steps = train_steps(settings["train"], n_train + len(heldout), settings["batch_size"])
+    fold_settings = {**settings, "train": {**settings["train"], "steps": steps, "epochs": None}}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fold = _fold_number(fold_dir)
+    logger.info(
+        "%s fold %s: training %d steps on %d images, %d held out",
+        name,
+        fold,
+        steps,
+        n_train,
+        len(heldout),
+    )
+    training = fit(model, fold_settings, fold_dir, scale, seed, out_dir, device)
+    if ctx.parallel:  # rank 0 alone super-resolves with the trained weights
+        distributed.barrier(ctx)
+        distributed.shutdown()
+        if not ctx.is_main:
+            return {"method": name, "fold": fold, "rank": ctx.rank, "training": training}
+    super_resolve(
+        sr_network(model),
+        heldout_lr,
+        out_dir / HELDOUT_SR,
+        device,
+        batch_size=settings["batch_size"],
+        desc=f"{name} fold {fold} held out",
+    )
+    n_sr = len(read_shard(out_dir / HELDOUT_SR))
+    if n_sr != len(heldout):
+        raise InputError(heldout_lr, f"{n_sr} LR images for {len(heldout)} held-out rows")
+    summary = {
+        "method": name,
+        "fold": fold,
+        "scale": scale,
+        "seed": seed,
+        "n_train": n_train,
+        "n_heldout": len(heldout),
+        "steps": steps,
+        "device": str(device),
+        "host": socket.gethostname(),
+        "training": training,
+        "seconds": round(time.perf_counter() - start, 2),
+        "settings": settings,
+    }
+    with atomic_path(out_dir / "run.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    logger.info("%s fold %s done in %.1f s", name, fold, summary["seconds"])
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# Reassembly
+
+
+def _fold_count(folds_dir: Path) -> int | None:
+    path = folds_dir / FOLDS_FILE
+    if not path.exists():
+        return None
+    folds = pd.read_csv(path, dtype={"subject": str, "label": str})
+    if "fold" not in folds.columns:
+        raise InputError(path, "lacks a fold column")
+    return int(folds["fold"].nunique())
+
+
+def _fill(out: np.ndarray, folds_dir: Path, method_folds: Sequence[Path], n_train: int) -> None:
+    """Write each fold's held-out SR images into their original rows of ``out``."""
+    folds_dir = Path(folds_dir)
+    k = _fold_count(folds_dir)
+    if k is not None and k != len(method_folds):
+        raise InputError(folds_dir / FOLDS_FILE, f"has {k} folds, {len(method_folds)} were given")
+    covered = np.zeros(n_train, dtype=np.int64)
+    for f, method_dir in enumerate(method_folds):
+        index = read_heldout_index(folds_dir / fold_name(f))
+        sr_path = Path(method_dir) / HELDOUT_SR
+        sr = read_shard(sr_path)
+        if len(sr) != len(index):
+            raise InputError(sr_path, f"{len(sr)} images for {len(index)} held-out rows")
+        if sr.shape[1:] != out.shape[1:]:
+            raise InputError(sr_path, f"images of shape {sr.shape[1:]}, expected {out.shape[1:]}")
+        bad = index[(index < 0) | (index >= n_train)]
+        if len(bad):
+            raise InputError(
+                folds_dir / fold_name(f) / HELDOUT_INDEX,
+                f"rows {bad[:5].tolist()} outside the {n_train} train rows",
+            )
+        covered[index] += 1
+        for start in range(0, len(index), _CHUNK):
+            out[index[start : start + _CHUNK]] = sr[start : start + _CHUNK]
+    for problem, rows in (
+        ("held out by no fold", np.flatnonzero(covered == 0)),
+        ("held out by several folds", np.flatnonzero(covered > 1)),
+    ):
+        if len(rows):
+            raise InputError(folds_dir, f"{len(rows)} train rows {problem}: {rows[:5].tolist()}")
+
+
+def _image_shape(method_folds: Sequence[Path]) -> tuple[int, ...]:
+    if not method_folds:
+        raise InputError("--folds", "no fold given")
+    return tuple(read_shard(Path(method_folds[0]) / HELDOUT_SR).shape[1:])
+
+
+def assemble_train(folds_dir: Path, method_folds: list[Path], n_train: int) -> np.ndarray:
+    """The (N, H, W) float32 out-of-fold train SR images in the original train row order;
+    every row must come from exactly one fold (an InputError otherwise)."""
+    out = np.zeros((n_train, *_image_shape(method_folds)), dtype=np.float32)
+    _fill(out, folds_dir, method_folds, n_train)
+    return out
+
+
+def write_assembled(
+    folds_dir: Path, method_folds: list[Path], n_train: int, out_path: Path
+) -> None:
+    """``assemble_train`` written straight into a shard at ``out_path`` (memory-mapped, atomic)."""
+    shape = (n_train, *_image_shape(method_folds))
+    with atomic_path(out_path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        _fill(out, folds_dir, method_folds, n_train)
+        out.flush()
+        del out
+    logger.info("assembled %d out-of-fold train images from %d folds", n_train, len(method_folds))
