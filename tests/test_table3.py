@@ -200,3 +200,27 @@ def test_cross_fit_of_one_fold_is_refused(base_config):
 
     with pytest.raises(ConfigError, match="cross_fit"):
         _config(base_config, cross_fit=1)
+
+
+def test_cross_fit_effect_compares_the_two_classifiers_of_a_method(tmp_path):
+    import importlib.util
+
+    from srda.reference_rows import diagnosis_dir
+
+    spec = importlib.util.spec_from_file_location(
+        "cross_fit_effect", table3.Path(__file__).parent.parent / "scripts/cross_fit_effect.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    subjects, labels = _volumes(8, 2)
+    in_sample = _frame(subjects, labels, np.ones(subjects.size, bool))
+    cross_fit = _frame(subjects, labels, np.arange(subjects.size) % 2 == 0)
+    for frame, k in ((in_sample, 0), (cross_fit, 2)):
+        folder = table3.Path(diagnosis_dir(tmp_path, "d", 4, "srda", 0, k))
+        folder.mkdir(parents=True)
+        frame.to_csv(folder / "predictions.csv", index=False)
+    out = script.effect(tmp_path, ["d"], ["srda"], folds=2, scale=4, seed=0)
+    slices = out[out["level"] == "slice"].iloc[0]
+    assert slices["acc_in_sample"] == 1.0 and slices["acc_cross_fit"] == 0.5
+    assert slices["difference"] == pytest.approx(-0.5)
+    assert slices["p_value"] == pytest.approx(2 / 2**8)  # all 8 subjects lose half their slices

@@ -2,7 +2,9 @@
 
 Each table is a long CSV (one row per dataset, scale, method, seed, level, metric) plus
 Markdown and LaTeX in the paper's layout, and, where the paper reports the table, a
-``*_vs_paper`` version with our value beside the paper's.
+``*_vs_paper`` version with our value beside the paper's. Every row carries ``converged`` and
+``last_quarter_gain`` from its training log (``srda.report.convergence``; empty for methods
+that are not trained), and the renderings mark rows still improving with a dagger.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from srda.errors import InputError
-from srda.report import ABLATIONS, table3
+from srda.report import ABLATIONS, convergence, table3
 from srda.report.tables import (
     KEYS,
     REFERENCE,
@@ -56,6 +58,18 @@ def collect(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
                         frame.assign(dataset=dataset, scale=scale, method=method, seed=seed)
                     )
     return pd.concat(frames, ignore_index=True)
+
+
+def sr_verdicts(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
+    """Convergence of every (dataset, scale, method, seed) asked for, from its SR log."""
+    keys = [
+        (dataset, scale, method, seed)
+        for dataset in settings["datasets"]
+        for scale in settings["scales"]
+        for method in methods
+        for seed in settings["seeds"]
+    ]
+    return convergence.sr_convergence(settings["results_dir"], keys)
 
 
 def _display(settings: dict[str, Any]) -> dict[str, str]:
@@ -119,14 +133,19 @@ def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     """table1_psnr_ssim (long CSV, .md, .tex), its ``_vs_paper`` version, and table_roi."""
     display = _display(settings)
     per_image = collect(settings, list(display))
-    long = psnr_ssim_long(per_image, settings["bootstrap"])
+    verdicts = sr_verdicts(settings, list(display))
+    long = convergence.attach(psnr_ssim_long(per_image, settings["bootstrap"]), verdicts)
     title = "Table I: PSNR / SSIM on the test split"
     md, tex = render_blocks(
-        long, display, settings["datasets"], _psnr_ssim_blocks(title, REFERENCE in display)
+        long,
+        display,
+        settings["datasets"],
+        _psnr_ssim_blocks(title, REFERENCE in display),
+        unfinished_note=convergence.SR_NOTE,
     )
     _write(out_dir, "table1_psnr_ssim", long, md, tex, title)
     write_vs_paper(long, "I", display, settings, out_dir / "table1_psnr_ssim_vs_paper")
-    write_roi_table(per_image, display, settings, out_dir)
+    write_roi_table(per_image, display, settings, out_dir, verdicts)
     return long
 
 
@@ -137,9 +156,14 @@ def write_table2(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
         raise InputError("run_methods", f"Table II needs some of {', '.join(ABLATIONS)}")
     display = {m: ABLATIONS[m] for m in methods}
     long = psnr_ssim_long(collect(settings, methods), settings["bootstrap"])
+    long = convergence.attach(long, sr_verdicts(settings, methods))
     title = "Table II: ablation of SRDA's parts (PSNR / SSIM)"
     md, tex = render_blocks(
-        long, display, settings["datasets"], _psnr_ssim_blocks(title, REFERENCE in display)
+        long,
+        display,
+        settings["datasets"],
+        _psnr_ssim_blocks(title, REFERENCE in display),
+        unfinished_note=convergence.SR_NOTE,
     )
     _write(out_dir, "table2_ablation", long, md, tex, title)
     write_vs_paper(long, "II", display, settings, out_dir / "table2_ablation_vs_paper")
@@ -151,25 +175,36 @@ def roi_metrics(per_image: pd.DataFrame) -> list[str]:
 
 
 def write_roi_table(
-    per_image: pd.DataFrame, display: dict[str, str], settings: dict[str, Any], out_dir: Path
+    per_image: pd.DataFrame,
+    display: dict[str, str],
+    settings: dict[str, Any],
+    out_dir: Path,
+    verdicts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """table_roi_psnr_ssim: PSNR / SSIM inside each labelled region, over the images that
-    show it; written empty, with a note, when no dataset has ROI masks."""
+    show it; written empty, with a note, when no dataset has ROI masks. ``verdicts``: the
+    methods' convergence (``sr_verdicts``; read from the logs when not given)."""
     metrics = roi_metrics(per_image)
     title = "PSNR / SSIM inside the diagnosis-relevant regions"
+    if verdicts is None:
+        verdicts = sr_verdicts(settings, list(display))
     if not metrics:
         long = pd.DataFrame(columns=summarise(per_image.iloc[:0], [], 0).columns)
+        long = convergence.attach(long, verdicts)
         md = "No dataset has region masks (set `masks` for real data).\n"
         _write(out_dir, "table_roi_psnr_ssim", long, md, "", title)
         return long
     long = summarise_with_tests(per_image, metrics, settings["bootstrap"], level="image")
     long = long[long["n_subjects"] > 0].reset_index(drop=True)  # datasets without masks
+    long = convergence.attach(long, verdicts)
     regions = list(dict.fromkeys(m.split("_", 1)[1] for m in metrics))
     blocks = [
         {"title": f"{title}: {r.replace('_', ' ')}", "metrics": [f"psnr_{r}", f"ssim_{r}"]}
         for r in regions
     ]
-    md, tex = render_blocks(long, display, settings["datasets"], blocks)
+    md, tex = render_blocks(
+        long, display, settings["datasets"], blocks, unfinished_note=convergence.SR_NOTE
+    )
     _write(out_dir, "table_roi_psnr_ssim", long, md, tex, title)
     return long
 
@@ -249,7 +284,24 @@ def vs_paper(
     )
 
 
-def _vs_paper_markdown(frame: pd.DataFrame, display: dict[str, str], title: str) -> str:
+def _flagged(long: pd.DataFrame) -> set[tuple[str, int, str]]:
+    """(dataset, scale, method) of the runs flagged as still improving (any seed)."""
+    if "converged" not in long:
+        return set()
+    rows = long[long["converged"].astype("boolean").eq(False).fillna(False).to_numpy(bool)]
+    return set(zip(rows["dataset"], rows["scale"].astype(int), rows["method"], strict=True))
+
+
+def _vs_paper_markdown(
+    frame: pd.DataFrame,
+    display: dict[str, str],
+    title: str,
+    flagged: set[tuple[str, int, str]] | None = None,
+    note: str = "",
+) -> str:
+    """The side-by-side in Markdown; a method still improving on a dataset (``flagged``) gets
+    a dagger there, explained by ``note`` under the tables."""
+    flagged = flagged or set()
     lines = [f"## {title}", ""]
     lines.append(
         "Ours: this run (95% interval resampling subjects). Paper: the value it reports for "
@@ -264,7 +316,8 @@ def _vs_paper_markdown(frame: pd.DataFrame, display: dict[str, str], title: str)
         lines += ["", f"### {dataset}, x{scale}", "", "| " + " | ".join(head) + " |"]
         lines.append("|" + "---|" * len(head))
         for method in [m for m in display if m in set(part["method"])]:
-            cells = [display[method]]
+            mark = "†" if (dataset, int(scale), method) in flagged else ""
+            cells = [display[method] + mark]
             for metric in metrics:
                 row = part[(part["method"] == method) & (part["metric"] == metric)].iloc[0]
                 digits = 2 if metric == "psnr" else 4
@@ -276,6 +329,9 @@ def _vs_paper_markdown(frame: pd.DataFrame, display: dict[str, str], title: str)
                 cells.append(f"{row['ours']:.{digits}f}{ci}")
                 cells.append(f"{row['paper']:.{digits}f}" if np.isfinite(row["paper"]) else "–")
             lines.append("| " + " | ".join(cells) + " |")
+    shown = frame[["dataset", "scale", "method"]].itertuples(index=False)
+    if note and flagged & {(d, int(sc), m) for d, sc, m in shown}:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
@@ -293,5 +349,8 @@ def write_vs_paper(
     frame = vs_paper(long, table, display, paper_names, paper, paper_rows)
     write_csv(stem.with_suffix(".csv"), frame)
     title = f"Table {table} beside the paper's"
-    stem.with_suffix(".md").write_text(_vs_paper_markdown(frame, display, title))
+    note = convergence.CLASSIFIER_NOTE if table == "III" else convergence.SR_NOTE
+    stem.with_suffix(".md").write_text(
+        _vs_paper_markdown(frame, display, title, _flagged(long), note)
+    )
     return frame

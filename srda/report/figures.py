@@ -54,8 +54,8 @@ SR_LOG = Path("train") / "train_log.csv"
 CLASSIFIER_LOG = "classifier_log.csv"
 #: Table III's reference rows as drawn (display names of srda.reference_rows).
 REFERENCE_COLOURS = {
-    "LR, native size (paper)": "#c7c7c7",
-    "LR (nearest)": "#7f7f7f",
+    "LR, native size (paper)": "#a0a0a0",
+    "LR (nearest)": "#555555",
     "HR": "#000000",
     "HR, shuffled labels": "#d62728",
 }

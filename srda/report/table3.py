@@ -25,6 +25,11 @@ any SR method could win back), ``hr_minus_lr``, ``bicubic_minus_lr``,
 construction), ``sr_minus_bicubic`` for every method, and ``hr_shuffled_minus_chance``
 (balanced accuracy minus 1/K). Intervals: paired bootstrap over test subjects. ``mde``: see
 ``detectable_difference``.
+
+Convergence: every row of ``table3_diagnosis.csv`` carries ``converged`` and
+``last_quarter_gain`` of its classifier (``srda.report.convergence``: the gain of its
+selection score over the last quarter of its steps, and whether the selected step is the last);
+the renderings mark a row still improving with a dagger.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from srda.diagnosis.metrics import (
 )
 from srda.errors import InputError
 from srda.reference_rows import BASELINE, REFERENCE_ROWS, diagnosis_dir, table_order
+from srda.report import convergence
 from srda.report.tables import KEYS, REFERENCE, render_blocks
 from srda.shards import write_csv
 from srda.stats import (
@@ -96,6 +102,7 @@ LONG_COLUMNS = [
     "p_value",
     "p_holm",
     "test",
+    *convergence.TABLE_COLUMNS,
 ]
 P_NOTE = (
     "Paired test of SRDA's classifier against each row's, over test subjects (never slices): "
@@ -205,13 +212,13 @@ def detectable_difference(
     """The smallest accuracy difference against Bicubic that this test set detects with 80%
     power at alpha 0.05 after Holm over ``n_comparisons`` methods.
 
-    Normal approximation of the paired test over ``n_subjects``: (z_{1-alpha/2m} + z_0.8) x
-    sd / sqrt(n), with sd the spread of the per-subject differences of the methods against
-    Bicubic (pooled over the methods: root mean variance), alpha/m being the level Holm's
-    first step asks of the best comparison. Floors: no difference at all when even n subjects
-    all moving one way cannot reach alpha/m (exact test: p >= 2/2^n); with one 0/1 outcome
-    per subject (2D sets, votes) at least k subjects must change, k the smallest with
-    2/2^k <= alpha/m, so the mde is at least k/n.
+    Paired t approximation over ``n_subjects`` (``srda.stats.minimal_detectable_difference``):
+    (t_{1-alpha/2m, n-1} + t_{0.8, n-1}) x sd / sqrt(n), with sd the spread of the per-subject
+    differences of the methods against Bicubic (pooled over the methods: root mean variance),
+    alpha/m being the level Holm's first step asks of the best comparison. Floors: no
+    difference at all when even n subjects all moving one way cannot reach alpha/m (exact
+    test: p >= 2/2^n); with one 0/1 outcome per subject (2D sets, votes) at least k subjects
+    must change, k the smallest with 2/2^k <= alpha/m, so the mde is at least k/n.
     """
     m = max(1, n_comparisons)
     if n_subjects < 1 or smallest_attainable_p(n_subjects) > ALPHA / m:
@@ -537,7 +544,14 @@ def write_table3(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
                 parts.append(long)
                 confusion.append(cms)
                 headroom += headroom_rows(frames, classes, methods, key, n_boot, long)
-    long = pd.concat(parts, ignore_index=True)[LONG_COLUMNS]
+    long = pd.concat(parts, ignore_index=True)
+    verdicts = convergence.classifier_convergence(
+        settings["results_dir"],
+        long[KEYS].drop_duplicates().itertuples(index=False, name=None),
+        settings.get("cross_fitted", ()),
+        settings.get("cross_fit", 0),
+    )
+    long = convergence.attach(long, verdicts)[LONG_COLUMNS]
     cms = pd.concat(confusion, ignore_index=True)[[*KEYS, "level", "true", "pred", "count"]]
     room = pd.DataFrame(headroom, columns=HEADROOM_COLUMNS)
     title = "Table III: diagnosis accuracy of a classifier trained on each method's output"
@@ -575,7 +589,9 @@ def write_table3(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
                     "note": P_NOTE,
                 }
             )
-    md, tex = render_blocks(long, display, settings["datasets"], blocks)
+    md, tex = render_blocks(
+        long, display, settings["datasets"], blocks, unfinished_note=convergence.CLASSIFIER_NOTE
+    )
     if not room.empty:
         room_md, room_tex = render_headroom(room, display, settings["datasets"])
         md, tex = f"{md}\n{room_md}", f"{tex}\n{room_tex}"

@@ -9,6 +9,12 @@ means at the image level), same seed; ``p_holm``: Holm's adjustment across the m
 compared on that (dataset, scale, seed, level, metric). Rendered tables put methods in rows and
 datasets as column groups, average seeds (mean +- sd when more than one) and set the best value
 of each column in bold.
+
+Convergence marks: where the long table has a ``converged`` column (``srda.report.convergence``),
+a row whose run was still improving on any dataset or seed shown has a dagger after its name,
+a bold value of such a (dataset, method) keeps its dagger too (the best of a column that may
+still change with more training), and the block gets a footnote explaining the dagger. Rows
+that were not trained or are too short to judge (``converged`` empty) are not marked.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ METRIC_NAMES = {
     "auc": "AUC",
 }
 REFERENCE = "srda"
+DAGGER = "†"
+LATEX_DAGGER = "$^\\dagger$"
+UNFINISHED_NOTE = "† still improving when its budget ran out (the long CSV's `converged`)."
 
 
 def metric_name(metric: str) -> str:
@@ -179,6 +188,22 @@ def _p_cell(values: pd.Series) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def unfinished(long: pd.DataFrame, scale: int, level: str | None = None) -> set[tuple[str, str]]:
+    """(dataset, method) pairs of one scale (and level) with a run flagged ``converged`` False
+    on any seed (none when the table has no ``converged`` column)."""
+    if "converged" not in long:
+        return set()
+    part = long[long["scale"] == scale]
+    if level is not None and "level" in part:
+        part = part[part["level"] == level]
+    flagged = part[part["converged"].astype("boolean").eq(False).fillna(False).to_numpy(bool)]
+    return set(zip(flagged["dataset"], flagged["method"], strict=True))
+
+
+def _marked(methods: list[str], datasets: list[str], flags: set[tuple[str, str]]) -> set[str]:
+    return {m for m in methods if any((d, m) in flags for d in datasets)}
+
+
 def wide(
     long: pd.DataFrame,
     display: dict[str, str],
@@ -194,13 +219,18 @@ def wide(
     """Rows of cells for one scale (and level): header row, then one row per method, the best
     of each column in bold. ``column``: ``value`` or a p-value column (then not bolded).
     ``boldable``: per dataset, the only rows that may be bold (the best of them); a dataset
-    missing from it gets no bold at all (Table III: no winner the tests cannot resolve)."""
+    missing from it gets no bold at all (Table III: no winner the tests cannot resolve).
+    A method still improving on a dataset shown gets a dagger after its name, and after a
+    bold value of that dataset (``unfinished``)."""
     part = long[long["scale"] == scale]
     if level is not None and "level" in part:
         part = part[part["level"] == level]
     methods = [m for m in display if m in set(part["method"])]
+    flags = unfinished(long, scale, level)
+    dagger = LATEX_DAGGER if latex else DAGGER
+    marked = _marked(methods, datasets, flags)
     header = ["Method"] + [f"{d} {metric_name(m)}" for d in datasets for m in metrics]
-    body = [[display[m]] for m in methods]
+    body = [[display[m] + (dagger if m in marked else "")] for m in methods]
     for d in datasets:
         for metric in metrics:
             digits = 2 if metric.startswith("psnr") else 4
@@ -220,6 +250,7 @@ def wide(
                 several = len(means) > 1 or boldable is not None
                 if bold_best and column == "value" and m in best and several:
                     text = f"\\textbf{{{text}}}" if latex else f"**{text}**"
+                    text += dagger if (d, m) in flags else ""
                 row.append(text.replace("±", "$\\pm$") if latex else text)
     return [header, *body]
 
@@ -230,7 +261,7 @@ def to_markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(rows: list[list[str]], caption: str) -> str:
+def to_latex(rows: list[list[str]], caption: str, footnote: str = "") -> str:
     cols = "l" + "c" * (len(rows[0]) - 1)
     out = [
         "\\begin{table}[t]",
@@ -242,7 +273,11 @@ def to_latex(rows: list[list[str]], caption: str) -> str:
         "\\hline",
     ]
     out += [" & ".join(r) + " \\\\" for r in rows[1:]]
-    out += ["\\hline", "\\end{tabular}", "\\end{table}"]
+    out += ["\\hline", "\\end{tabular}"]
+    if footnote:
+        text = footnote.replace("`", "").replace("_", "\\_").replace(DAGGER, LATEX_DAGGER)
+        out += ["\\par\\smallskip", f"{{\\footnotesize {text}}}"]
+    out.append("\\end{table}")
     return "\n".join(out) + "\n"
 
 
@@ -251,10 +286,12 @@ def render_blocks(
     display: dict[str, str],
     datasets: list[str],
     blocks: list[dict],
+    unfinished_note: str = UNFINISHED_NOTE,
 ) -> tuple[str, str]:
     """Markdown and LaTeX of several views of a long table, one set per scale. Each block:
     ``title``, ``metrics``, optional ``level``, ``column`` (value | p_value | p_holm), ``note``,
-    ``boldable`` (see ``wide``)."""
+    ``boldable`` (see ``wide``). ``unfinished_note``: the footnote under a block that marks a
+    row as still improving (its rule)."""
     md, tex = [], []
     for scale in sorted(long["scale"].unique()):
         for block in blocks:
@@ -268,9 +305,20 @@ def render_blocks(
             if len(rows) == 1:
                 continue
             note = f"\n{block['note']}\n" if block.get("note") else ""
-            md.append(f"### {block['title']}, x{scale}\n{note}\n" + to_markdown(rows))
+            shown = [m for m in display if m in set(long["method"])]
+            flags = unfinished(long, scale, block.get("level"))
+            footnote = unfinished_note if _marked(shown, datasets, flags) else ""
+            md.append(
+                f"### {block['title']}, x{scale}\n{note}\n"
+                + to_markdown(rows)
+                + (f"\n{footnote}\n" if footnote else "")
+            )
             tex.append(
-                to_latex(wide(long, *args, latex=True, **kw), f"{block['title']}, $\\times${scale}")
+                to_latex(
+                    wide(long, *args, latex=True, **kw),
+                    f"{block['title']}, $\\times${scale}",
+                    footnote,
+                )
             )
     return "\n".join(md), "\n".join(tex)
 
