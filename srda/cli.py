@@ -178,11 +178,12 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     upscale_file(args.model, args.input, args.output, args.device, args.batch_size)
 
 
-def cmd_cohort_signal(args: argparse.Namespace) -> None:
+def _synthetic_datasets(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    """The resolved config of --config/--configfile/--preset and the datasets to check
+    (--dataset, else every synthetic one run); unknown names refused before any output."""
     import yaml
 
-    from srda.config import dataset_job_settings, deep_merge, resolve
-    from srda.data.signal import class_signal
+    from srda.config import deep_merge, resolve
 
     layers = []
     for path in [args.config, *args.configfile]:
@@ -196,9 +197,17 @@ def cmd_cohort_signal(args: argparse.Namespace) -> None:
         n for n in cfg["run_datasets"] if cfg["datasets"][n].get("source") == "synthetic"
     ]
     unknown = [n for n in names if n not in cfg["datasets"]]
-    if unknown:  # before the table starts
+    if unknown:
         known = ", ".join(cfg["datasets"])
         raise InputError(args.config, f"no dataset {unknown[0]!r}; known: {known}")
+    return cfg, names
+
+
+def cmd_cohort_signal(args: argparse.Namespace) -> None:
+    from srda.config import dataset_job_settings
+    from srda.data.signal import class_signal
+
+    cfg, names = _synthetic_datasets(args)
     print(
         "| dataset | scale | subject pairs | slice pairs | lost share of AD - CN | rms of AD - CN |"
     )
@@ -211,6 +220,36 @@ def cmd_cohort_signal(args: argparse.Namespace) -> None:
                 f"| {sig.signal_rms:.4f} |",
                 flush=True,
             )
+
+
+def cmd_cohort_check(args: argparse.Namespace) -> int:
+    from srda.config import dataset_job_settings
+    from srda.data import effects
+
+    cfg, names = _synthetic_datasets(args)
+    start = time.perf_counter()
+    checks = []
+    for name in names:
+        check = effects.check_dataset(
+            dataset_job_settings(cfg, name), args.subjects, paired=not args.unpaired
+        )
+        print(effects.render_dataset(check) + "\n", flush=True)
+        checks.append(check)
+    print("### Summary\n\n" + effects.render_summary(checks), flush=True)
+    print(
+        f"\npreset {cfg['preset']}: {len(checks)} dataset(s) in "
+        f"{time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report = {"preset": cfg["preset"], **effects.to_json(checks)}
+        out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    missed = [f"{c.dataset}:{key}" for c in checks for key in c.missed]
+    if missed:
+        logger.warning("targets missed: %s", ", ".join(missed))
+    return 1 if args.strict and missed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,6 +342,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", type=int, default=6, help="subjects drawn as CN and as AD")
     p.set_defaults(func=cmd_cohort_signal)
 
+    p = sub.add_parser(
+        "cohort-check",
+        help="the embedded cohort's disease effect sizes against the literature's",
+    )
+    p.add_argument("--config", default="config.yaml", help="the base config (config.yaml)")
+    p.add_argument("--configfile", nargs="*", default=[], help="overlays, as snakemake's")
+    p.add_argument("--preset", help="smoke | quick | paper (default: the config's)")
+    p.add_argument("--dataset", nargs="*", help="datasets (default: every synthetic one run)")
+    p.add_argument("--subjects", type=int, default=8, help="subjects per class")
+    p.add_argument(
+        "--unpaired",
+        action="store_true",
+        help="the cohort's own subjects (classes round-robin), not each subject as every class",
+    )
+    p.add_argument("--json", help="also write every measured number to this JSON file")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    p.set_defaults(func=cmd_cohort_check)
+
     p = sub.add_parser("params", help="parameter count of every registered architecture (JSON)")
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--channels", type=int, default=1)
@@ -359,11 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         f", SLURM job {slurm_job}" if slurm_job else "",
     )
     try:
-        args.func(args)
+        code = args.func(args)  # a measurement's verdict (cohort-check --strict), else None
     except InputError as exc:
         print(f"srda-bench {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":
