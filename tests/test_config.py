@@ -18,8 +18,9 @@ def test_default_preset_is_quick_and_fills_schema_defaults(base_config):
     ds = cfg["datasets"]["adni-mri"]
     assert ds["hr_size"] == 96  # from the quick preset
     assert ds["plane"] == "axial"  # schema default
-    assert ds["synthetic"]["severity"] == 4.0  # config.yaml: calibrated for Table III
-    assert ds["synthetic"]["markers"]["ventricles"] == 0.25
+    assert ds["synthetic"]["severity"] == 1.0  # config.yaml: literature-sized effects
+    assert ds["synthetic"]["markers"]["cortex"] == 0.75
+    assert ds["synthetic"]["n_subjects"] == 300  # quick: 30 test subjects at 8:1:1
     assert cfg["diagnosis"]["steps"] == 300
     assert cfg["run_datasets"] == ["adni-mri", "adni-pet", "demented-mri"]
     assert cfg["methods"]["bicubic"]["display"] == "Bicubic"
@@ -142,7 +143,7 @@ def test_cohort_marker_weights_and_pet_resolution(base_config):
         "cortex": 1.0,
         "pet_drop": 1.0,
         "pet_grey": 0.0,
-    }
+    }  # the overlay replaced config.yaml's markers: the rest are the schema's defaults
     assert syn["pet_fwhm_mm"] == [3.5, 4.5]  # config.yaml: calibrated (docs/cohort.md)
     assert resolve(config)["datasets"]["demented-mri"]["synthetic"]["pet_fwhm_mm"] == [6.0, 8.0]
     config["datasets"]["adni-pet"]["synthetic"]["markers"] = {"amygdala": 2.0}

@@ -135,3 +135,10 @@ def test_strict_exits_1_on_a_missed_target_and_0_when_all_are_met(capsys, tmp_pa
     )
     assert main([*argv, "--configfile", proposed, "--strict"]) == 0
     assert "| adni-mri |" in capsys.readouterr().out
+
+
+def test_the_default_cohort_meets_every_literature_target(capsys):
+    # config.yaml's synthetic settings, at the smoke preset's voxel size (the ratios agree
+    # with the quick preset's to 0.01: docs/cohort.md)
+    argv = ["cohort-check", "--preset", "smoke", "--subjects", "8", "--strict"]
+    assert main(argv) == 0, capsys.readouterr().out
