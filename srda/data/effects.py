@@ -211,16 +211,7 @@ def measure_slice(roi: np.ndarray) -> dict[str, float]:
 
 def _draw(syn: dict, modality: str, kind: str, index: int, label: int) -> synthetic.Subject:
     domain = "slices" if kind == "slices" else modality
-    return synthetic.draw_subject(
-        syn["seed"],
-        domain,
-        index,
-        label,
-        syn["severity"],
-        syn.get("markers"),
-        syn.get("pet_fwhm_mm"),
-        syn.get("pet_regional_sd"),
-    )
+    return synthetic.draw_configured(syn, domain, index, label)
 
 
 def _measure_subject(syn: dict, modality: str, kind: str, subj: synthetic.Subject) -> dict:

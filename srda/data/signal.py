@@ -68,16 +68,7 @@ def _volume_pair(settings: dict, index: int) -> tuple[np.ndarray, np.ndarray]:
         raise InputError("plane", f"the check slices axially, got {settings['plane']!r}")
     vols = []
     for label in (_HEALTHY, _DISEASED):
-        subj = synthetic.draw_subject(
-            syn["seed"],
-            modality,
-            index,
-            label,
-            syn["severity"],
-            syn.get("markers"),
-            syn.get("pet_fwhm_mm"),
-            syn.get("pet_regional_sd"),
-        )
+        subj = synthetic.draw_configured(syn, modality, index, label)
         vol, _, _ = synthetic.make_volume(_quiet(subj), modality, syn["voxel_mm"], syn["seed"])
         vols.append(normalise(vol, tuple(settings["clip_percentiles"])))
     # Both volumes through one slicing call (each already normalised as the data stage does):

@@ -552,6 +552,20 @@ def draw_subject(
     )
 
 
+def draw_configured(syn: dict, domain: str, index: int, label_index: int) -> Subject:
+    """``draw_subject`` with a dataset's resolved ``synthetic`` settings (config keys)."""
+    return draw_subject(
+        syn["seed"],
+        domain,
+        index,
+        label_index,
+        syn["severity"],
+        syn.get("markers"),
+        syn.get("pet_fwhm_mm"),
+        syn.get("pet_regional_sd"),
+    )
+
+
 def _cosines(x_mm: np.ndarray, axis: int, n: int) -> np.ndarray:
     lo, hi = _WARP_BOX[axis]
     t = (np.asarray(x_mm, dtype=np.float64) - lo) / (hi - lo)
