@@ -87,7 +87,7 @@ def estimate(
     ``method_flops``: method -> {"train": FLOPs per training image at ``bench_patch`` (None when
     the method is not trained), "infer": forward FLOPs per LR image of ``bench_lr`` pixels}.
     """
-    from srda.config import method_job_settings, reference_rows
+    from srda.config import enabled_reference_rows, method_job_settings
     from srda.run import train_steps
 
     if not (gpu_peak_tflops > 0 and 0 < gpu_utilisation <= 1):
@@ -96,7 +96,7 @@ def estimate(
     repeats = len(cfg["seeds"]) * len(cfg["scales"])
     train_fraction = cfg["split_fractions"]["train"]
     diag = cfg["diagnosis"]
-    references = reference_rows(cfg)
+    references = enabled_reference_rows(cfg)
     # every reference row runs at the HR size but lr_native (LR at its own size)
     native_rows = int("lr_native" in references)
     rows_per_dataset = len(cfg["run_methods"]) + len(references) if diag.get("enabled", True) else 0

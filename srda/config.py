@@ -275,7 +275,7 @@ def diagnosis_job_settings(
     return recipe
 
 
-def reference_rows(cfg: dict[str, Any]) -> list[str]:
+def enabled_reference_rows(cfg: dict[str, Any]) -> list[str]:
     """The reference rows of Table III this configuration trains, in table order."""
     rows = cfg["diagnosis"]["rows"]
     return [name for name in REFERENCE_ROWS if rows[name]["enabled"]]

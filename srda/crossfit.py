@@ -226,12 +226,16 @@ def run_fold(
     """Train the method on ``fold_dir``'s train images as its main job would (same settings,
     seed and number of steps, even when the preset counts epochs) and super-resolve the
     fold's held-out LR images into ``out_dir/heldout.npy``."""
-    import torch
-
-    import baselines  # noqa: F401  (registers every architecture)
-    from srda.run import _dataset_info, build_model, fit, sr_network, train_steps
+    from srda.run import (
+        _dataset_info,
+        build_model,
+        fit,
+        sr_network,
+        start_training_job,
+        train_steps,
+    )
     from srda.train import distributed
-    from srda.train.infer import pick_device, super_resolve
+    from srda.train.infer import super_resolve
 
     start = time.perf_counter()
     fold_dir, out_dir = Path(fold_dir), Path(out_dir)
@@ -240,17 +244,7 @@ def run_fold(
         raise InputError(
             f"methods.{name}", "an outside tool cannot be cross-fitted (it sees no training data)"
         )
-    if threads:
-        torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)  # as run_method: denormals made CPU steps ~4x slower
-    torch.manual_seed(seed)
-    device = pick_device(gpus)
-    ctx = distributed.env_context()
-    if ctx.parallel:
-        device = distributed.rank_device(device, ctx)
-        distributed.init_from_env(device)
-    if gpus and device.type != "cuda":
-        logger.warning("given %d GPU(s) but CUDA is not available: running on the CPU", gpus)
+    device, ctx = start_training_job(seed, gpus, threads)
     info = _dataset_info(fold_dir)
     model = build_model(settings, scale, num_classes=len(info["classes"]))
     if not sum(p.numel() for p in sr_network(model).parameters()):

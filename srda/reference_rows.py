@@ -21,6 +21,7 @@ Input handling (upsample factor and mode) is a per-row setting of the config
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,21 @@ def diagnosis_dir(
     if row.per_scale:
         return f"{base}/x{scale}/diagnosis_{source}/seed{seed}"
     return f"{base}/diagnosis_{source}/seed{seed}"
+
+
+def classifier_dir(
+    results_dir: Path | str,
+    dataset: str,
+    scale: int | str,
+    source: str,
+    seed: int | str,
+    cross_fitted: Sequence[str] = (),
+    cross_fit: int = 0,
+) -> str:
+    """The classifier folder Table III reads for a row: ``diagnosis_dir``, cross-fitted
+    (``diagnosis.cross_fit: K``) for the methods listed in ``cross_fitted``."""
+    folds = cross_fit if source in cross_fitted else 0
+    return diagnosis_dir(results_dir, dataset, scale, source, seed, folds)
 
 
 def table_order(rows: list[str], methods: list[str]) -> list[str]:

@@ -195,18 +195,13 @@ def parameter_counts(scale: int = 4, channels: int = 1, size: str = "paper") -> 
     return counts
 
 
-def run_method(
-    settings: dict[str, Any],
-    data_dir: Path,
-    scale: int,
-    seed: int,
-    out_dir: Path,
-    gpus: int | None = None,
-    threads: int | None = None,
-) -> dict[str, Any]:
+def start_training_job(
+    seed: int, gpus: int | None = None, threads: int | None = None
+) -> tuple[torch.device, distributed.DistContext]:
+    """What every SR training job does first (``run_method``, a cross-fit fold): register the
+    architectures, set threads and seed, pick the device, join torchrun's process group."""
     import baselines  # noqa: F401  (registers every architecture)
 
-    start = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
     # Tiny activations turn into denormal floats after a few steps; on CPU they made training
@@ -227,6 +222,21 @@ def run_method(
     )
     if gpus and device.type != "cuda":
         logger.warning("given %d GPU(s) but CUDA is not available: running on the CPU", gpus)
+    return device, ctx
+
+
+def run_method(
+    settings: dict[str, Any],
+    data_dir: Path,
+    scale: int,
+    seed: int,
+    out_dir: Path,
+    gpus: int | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    device, ctx = start_training_job(seed, gpus, threads)
+    slurm_job = os.environ.get("SLURM_JOB_ID")
     if settings.get("external"):
         raise InputError(settings["name"], "external methods are written by their own rule")
     info = _dataset_info(data_dir)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srda.config import diagnosis_job_settings, reference_rows, resolve
+from srda.config import diagnosis_job_settings, enabled_reference_rows, resolve
 from srda.report import table3
 from srda.report.tables import wide
 
@@ -178,7 +178,7 @@ def _config(base_config, **diagnosis):
 
 def test_reference_rows_have_their_own_input_handling(base_config):
     cfg = _config(base_config)
-    assert reference_rows(cfg) == ["lr_native", "lr", "hr", "hr_shuffled"]
+    assert enabled_reference_rows(cfg) == ["lr_native", "lr", "hr", "hr_shuffled"]
     lr = diagnosis_job_settings(cfg, "lr", 4)
     assert (lr["upsample"], lr["upsample_mode"]) == (4, "nearest")
     assert diagnosis_job_settings(cfg, "lr", 2)["upsample"] == 2
@@ -190,7 +190,7 @@ def test_reference_rows_have_their_own_input_handling(base_config):
     # a row's handling is its own, from the config (strings as --config passes them)
     cfg = _config(base_config, rows={"lr": {"upsample_mode": "bicubic"}, "hr": {"enabled": False}})
     assert diagnosis_job_settings(cfg, "lr", 4)["upsample_mode"] == "bicubic"
-    assert reference_rows(cfg) == ["lr_native", "lr", "hr_shuffled"]
+    assert enabled_reference_rows(cfg) == ["lr_native", "lr", "hr_shuffled"]
     cfg = _config(base_config, rows={"lr_native": {"upsample": "2"}})
     assert diagnosis_job_settings(cfg, "lr_native", 4)["upsample"] == 2
 

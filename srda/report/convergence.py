@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from srda.errors import InputError
-from srda.reference_rows import diagnosis_dir
+from srda.reference_rows import classifier_dir
 from srda.report.tables import KEYS
 
 logger = logging.getLogger(__name__)
@@ -283,8 +283,9 @@ def classifier_convergence(
     classifier's log (a method listed in ``cross_fitted`` reads its cross-fitted classifier)."""
     rows = []
     for dataset, scale, source, seed in _unique(keys):
-        folds = cross_fit if source in cross_fitted else 0
-        folder = Path(diagnosis_dir(results_dir, dataset, scale, source, seed, folds))
+        folder = Path(
+            classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit)
+        )
         rows.append(
             {
                 "dataset": dataset,

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from srda.errors import InputError
-from srda.reference_rows import REFERENCE_ROWS, diagnosis_dir
+from srda.reference_rows import REFERENCE_ROWS, classifier_dir
 from srda.shards import atomic_path, read_shard
 
 if TYPE_CHECKING:
@@ -777,9 +777,7 @@ def _training_logs(
     results = settings["results_dir"]
     rows = [(row, REFERENCE_ROWS[row].display) for row in settings.get("rows", REFERENCE_ROWS)]
     sources = {
-        name: Path(
-            diagnosis_dir(results, dataset, scale, key, seed, folds if key in cross_fitted else 0)
-        )
+        name: Path(classifier_dir(results, dataset, scale, key, seed, cross_fitted, folds))
         / CLASSIFIER_LOG
         for key, name in [*methods, *rows]
     }

@@ -50,7 +50,7 @@ from srda.diagnosis.metrics import (
     subject_predictions,
 )
 from srda.errors import InputError
-from srda.reference_rows import BASELINE, REFERENCE_ROWS, diagnosis_dir, table_order
+from srda.reference_rows import BASELINE, REFERENCE_ROWS, classifier_dir, table_order
 from srda.report import convergence
 from srda.report.tables import KEYS, REFERENCE, render_blocks
 from srda.shards import write_csv
@@ -134,9 +134,8 @@ def prediction_dir(
     cross_fitted: tuple[str, ...] | list[str] = (),
     cross_fit: int = 0,
 ) -> Path:
-    """The folder of one Table III row's classifier (``srda.reference_rows.diagnosis_dir``)."""
-    folds = cross_fit if source in cross_fitted else 0
-    return Path(diagnosis_dir(results_dir, dataset, scale, source, seed, folds))
+    """The folder of one Table III row's classifier (``srda.reference_rows.classifier_dir``)."""
+    return Path(classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit))
 
 
 def read_row_predictions(

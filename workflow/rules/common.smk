@@ -9,13 +9,12 @@ from srda.config import (
     cross_fitted_methods,
     dataset_job_settings,
     diagnosis_job_settings,
+    enabled_reference_rows,
     method_job_settings,
-    reference_rows,
     resolve,
 )
 from srda.errors import InputError
-from srda.reference_rows import REFERENCE_ROWS
-from srda.reference_rows import diagnosis_dir as row_dir
+from srda.reference_rows import REFERENCE_ROWS, classifier_dir
 from srda.report import ABLATIONS as TABLE2_METHODS
 from srda.report.figures import figure_files, figure_inputs
 
@@ -41,7 +40,7 @@ ENV = "../../envs/srda.yaml"
 # cross-fitted train images (diagnosis.cross_fit: K folds).
 DIAGNOSE = CFG["diagnosis"]["enabled"]
 DIAGNOSIS = diagnosis_job_settings(CFG)
-EXTRA_ROWS = reference_rows(CFG)
+EXTRA_ROWS = enabled_reference_rows(CFG)
 LR_ROWS = [r for r in EXTRA_ROWS if REFERENCE_ROWS[r].per_scale]
 HR_ROWS = [r for r in EXTRA_ROWS if not REFERENCE_ROWS[r].per_scale]
 CROSS_FIT = CFG["diagnosis"]["cross_fit"]
@@ -96,9 +95,8 @@ def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}
 
 
 def diagnosis_dir(dataset, scale, source, seed):
-    """Where the classifier of one Table III row writes (srda.reference_rows.diagnosis_dir)."""
-    cross_fit = CROSS_FIT if source in CROSS_FITTED else 0
-    return row_dir(RESULTS, dataset, scale, source, seed, cross_fit)
+    """Where the classifier of one Table III row writes (srda.reference_rows.classifier_dir)."""
+    return classifier_dir(RESULTS, dataset, scale, source, seed, CROSS_FITTED, CROSS_FIT)
 
 
 def diagnose_shell(source, train_images=False):
