@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from srda.data.split import allocate, split_rows
+from srda.data.split import MIN_PER_CLASS, SPLITS, SplitError, allocate, check_cohort, split_rows
 
 FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
@@ -68,3 +68,39 @@ def test_fractions_are_respected_roughly_on_large_sets():
     split = split_rows(meta, "subjects", FRACTIONS, seed=0).row_split
     share = split.value_counts(normalize=True)
     assert np.isclose(share["train"], 0.8, atol=0.02)
+
+
+def test_a_cohort_too_small_for_three_splits_is_refused_with_the_counts():
+    # the cohort: 1 CN, 2 MCI, 1 AD leaves val and test empty
+    meta = pd.DataFrame(
+        {"subject": ["a", "b", "c", "d"], "slice": 0, "label": ["CN", "MCI", "MCI", "AD"]}
+    )
+    with pytest.raises(SplitError) as err:
+        split_rows(meta, "subjects", FRACTIONS, seed=0)
+    text = str(err.value)
+    assert "CN 1 subject," in text and "MCI 2 subjects" in text and "AD 1 subject" in text
+    assert f"at least {MIN_PER_CLASS}" in text and MIN_PER_CLASS == 3
+    assert "val and test splits would be empty" in text
+
+
+def test_one_short_class_is_refused_even_when_no_split_is_empty():
+    meta = _meta(n_subjects=12, slices=2)
+    meta = meta[~meta["subject"].isin(["s002", "s005"])]  # AD: 4 subjects -> 2
+    with pytest.raises(SplitError, match=r"\(AD 2 subjects; each class needs at least 3"):
+        split_rows(meta, "subjects", FRACTIONS, seed=0)
+    meta = meta[meta["label"] != "AD"]
+    assert set(split_rows(meta, "subjects", FRACTIONS, seed=0).row_split) == set(SPLITS)
+
+
+def test_slice_mode_counts_slices_per_class():
+    meta = _meta(n_subjects=3, slices=2)  # one subject per class, 2 slices each
+    with pytest.raises(SplitError, match="too few slices per class .*CN 2 slices"):
+        split_rows(meta, "slices", FRACTIONS, seed=0)
+    assert len(split_rows(_meta(n_subjects=3, slices=3), "slices", FRACTIONS, seed=0).table) == 9
+
+
+def test_fractions_that_leave_a_split_empty_are_refused():
+    counts = {"CN": 4, "MCI": 4, "AD": 4}
+    with pytest.raises(SplitError, match=r"the train split would be empty \(subjects per class"):
+        check_cohort(counts, "subjects", {"train": 0.1, "val": 0.45, "test": 0.45})
+    check_cohort(counts, "subjects", FRACTIONS)
