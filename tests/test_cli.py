@@ -150,3 +150,54 @@ def test_console_script_exits_non_zero_with_one_line(tmp_path):
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
+
+
+def _labelled_cohort(root: Path, labels: list[str]):
+    subjects = [f"sub-{i:02d}" for i in range(len(labels))]
+    for s in subjects:
+        _volume(root / "vols" / f"{s}.nii.gz")
+    pd.DataFrame({"subject": subjects, "label": labels}).to_csv(root / "labels.csv", index=False)
+    return root / "vols", root / "labels.csv"
+
+
+def test_a_cohort_too_small_for_the_split_is_refused_naming_dataset_and_labels(
+    nifti_settings, tmp_path, capsys
+):
+    vols, labels = _labelled_cohort(tmp_path, ["CN", "MCI", "MCI", "AD"])
+    out = tmp_path / "out"
+    code, err = _prepare(nifti_settings(vols, labels), out, capsys)
+    _assert_one_line_error(
+        code, err, f"{labels}: dataset mine:", "CN 1 subject", "at least 3", "would be empty"
+    )
+    _assert_no_outputs(out)
+
+
+def test_a_configured_class_without_images_is_refused_unless_left_out(
+    nifti_settings, tmp_path, capsys
+):
+    vols, labels = _labelled_cohort(tmp_path, ["CN", "AD"] * 3)
+    out = tmp_path / "out"
+    code, err = _prepare(nifti_settings(vols, labels), out, capsys)
+    _assert_one_line_error(
+        code, err, f"{labels}: dataset mine:", "no images of class MCI", "classes: [CN, AD]"
+    )
+    _assert_no_outputs(out)
+    code, _ = _prepare(nifti_settings(vols, labels, classes=["CN", "AD"]), out, capsys)
+    assert code == 0
+    assert json.loads((out / "dataset.json").read_text())["classes"] == ["CN", "AD"]
+
+
+def test_class_folders_too_small_for_the_split_are_refused(base_config, tmp_path, capsys):
+    from PIL import Image
+
+    root = tmp_path / "kaggle"
+    for cls, n in (("NonDemented", 1), ("VeryMildDemented", 2), ("MildDemented", 1)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((20, 16), 100, np.uint8)).save(root / cls / f"{i}.png")
+    config = {**base_config, "preset": "smoke"}
+    config["datasets"] = {"k": {"source": "folders", "path": str(root)}}
+    out = tmp_path / "out"
+    code, err = _prepare(dataset_job_settings(resolve(config), "k"), out, capsys)
+    _assert_one_line_error(code, err, f"{root}: dataset k:", "NonDemented 1 subject")
+    _assert_no_outputs(out)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from srda.data import ingest
 from srda.data.degrade import downscale
 from srda.data.slicing import image_to_hr, volume_to_slices
-from srda.data.split import SPLITS, split_rows
+from srda.data.split import SPLITS, SplitError, SplitResult, split_rows
 from srda.errors import InputError
 from srda.shards import ShardWriter, read_shard, write_csv
 
@@ -124,6 +124,36 @@ def _slice_all(
     return pd.DataFrame(rows), classes, has_roi
 
 
+def _labels_source(src: dict[str, Any]) -> Path:
+    """What gave the images their classes: the labels table, or the class folders (and the
+    subjects CSV, when it groups them)."""
+    if src["layout"] == "nifti":
+        return src["labels"] or src["path"] / "participants.tsv"
+    return src.get("subjects") or src["path"]
+
+
+def _split(
+    settings: dict[str, Any], src: dict[str, Any], meta: pd.DataFrame, classes: list[str]
+) -> SplitResult:
+    """The split, after refusing a configured class with no images and a cohort too small."""
+    name, where = settings["name"], _labels_source(src)
+    empty = [c for c in classes if c not in set(meta["label"])]
+    if empty:
+        kept = ", ".join(c for c in classes if c not in empty)
+        drop = f", or leave it out with classes: [{kept}]" if settings["source"] == "nifti" else ""
+        raise InputError(
+            where,
+            f"dataset {name}: no images of class {', '.join(empty)} "
+            f"(classes: {', '.join(classes)}); add its subjects{drop}",
+        )
+    try:
+        return split_rows(
+            meta, settings["split"], settings["split_fractions"], settings["split_seed"], classes
+        )
+    except SplitError as exc:
+        raise InputError(where, f"dataset {name}: {exc}") from None
+
+
 def _gather(src: np.ndarray, index: np.ndarray, path: Path, dtype: str) -> None:
     with ShardWriter(path, dtype) as out:
         for start in range(0, len(index), CHUNK):
@@ -149,9 +179,7 @@ def prepare_dataset(
         meta, classes, has_roi = _slice_all(settings, src, stage)
         if meta.empty:
             raise InputError(src["path"], "no slices kept (check min_brain_fraction)")
-        split = split_rows(
-            meta, settings["split"], settings["split_fractions"], settings["split_seed"]
-        )
+        split = _split(settings, src, meta, classes)
         all_hr = read_shard(stage / "all_hr.npy")
         all_roi = read_shard(stage / "all_roi.npy")
         counts = {}

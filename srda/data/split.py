@@ -8,6 +8,7 @@ the report counts the subjects it leaks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,26 +88,33 @@ def check_cohort(counts: dict[str, int], mode: str, fractions: dict[str, float])
         raise SplitError("; ".join(problems))
 
 
-def _counts(labels: pd.Series) -> dict[str, int]:
-    return {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}
-
-
 def split_rows(
-    meta: pd.DataFrame, mode: str, fractions: dict[str, float], seed: int
+    meta: pd.DataFrame,
+    mode: str,
+    fractions: dict[str, float],
+    seed: int,
+    classes: Sequence[str] = (),
 ) -> SplitResult:
     """Assign each row of ``meta`` (columns subject, label, slice) to a split; a cohort too
-    small for it is refused (``SplitError``, see ``check_cohort``)."""
+    small for it is refused (``SplitError``, see ``check_cohort``; classes in the order of
+    ``classes``, the rest alphabetically)."""
+
+    def counts(labels: pd.Series) -> dict[str, int]:
+        found = labels.value_counts()
+        order = [c for c in classes if c in found] + sorted(set(found.index) - set(classes))
+        return {str(c): int(found[c]) for c in order}
+
     if mode == "subjects":
         # A subject's class for stratification: its most frequent label (ADNI subjects convert).
         subjects = (
             meta.groupby("subject")["label"].agg(lambda s: s.value_counts().index[0]).reset_index()
         )
-        check_cohort(_counts(subjects["label"]), mode, fractions)
+        check_cohort(counts(subjects["label"]), mode, fractions)
         subjects["split"] = allocate(subjects, fractions, seed).to_numpy()
         row_split = meta["subject"].map(subjects.set_index("subject")["split"])
         table = subjects[["subject", "label", "split"]]
     elif mode == "slices":
-        check_cohort(_counts(meta["label"]), mode, fractions)
+        check_cohort(counts(meta["label"]), mode, fractions)
         row_split = allocate(meta[["label"]], fractions, seed)
         table = meta[["subject", "slice", "label"]].assign(split=row_split.to_numpy())
     else:
