@@ -9,13 +9,12 @@ Two entry pairs, both streamed (discovery is cheap; voxel/pixel data is read one
   ``{train,test}/{class}/*``); ``load_image`` reads one image as grayscale in [0, 1].
 
 Labels are taken from tables only, never guessed from path substrings (the released SRDA code
-labelled a scan AD when its path contained "AD"). Every bad input raises ``InputError`` naming
-the file and what is wrong with it.
+labelled a scan AD when its path contained "AD"); ``srda.data.labels`` reads the tables. Every
+bad input raises ``InputError`` naming the file and what is wrong with it.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import re
@@ -34,7 +33,15 @@ from nibabel.spatialimages import HeaderDataError
 from PIL import Image
 from tqdm import tqdm
 
-from srda.errors import InputError
+from srda.data.labels import (
+    ADNI_IMAGE_ID,
+    SUBJECT_COLUMNS,
+    Labeller,
+    LabelTable,
+    find_column,
+    read_table,
+)
+from srda.errors import InputError, describe
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +75,16 @@ _IMAGE_ERRORS = (
 
 _NIFTI_RE = re.compile(r"\.nii(\.gz)?$", re.IGNORECASE)
 _ADNI_ID_END = re.compile(r"_(I\d+)$", re.IGNORECASE)  # ..._S13408_I13722.nii
-_ADNI_ID_DIR = re.compile(r"^I\d+$", re.IGNORECASE)  # .../S13408/I13722/scan.nii
 _ADNI_ID_ANY = re.compile(r"(?:^|[_.\-])(I\d+)(?=$|[_.\-])", re.IGNORECASE)  # masks: anywhere
 _ADNI_PTID = re.compile(r"\d{3}_S_\d{4}", re.IGNORECASE)
 _TOKEN = re.compile(r"[^_.\-]+")  # subject IDs are matched on _ - . boundaries
 
 # Column names are compared after lower-casing and dropping spaces, "_" and "-".
-_SUBJECT_COLS = ("subject", "subjectid", "participantid", "participant", "ptid", "subj")
-_IMAGE_ID_COLS = ("imagedataid", "imageid", "imageuid")  # last: ADNIMERGE
-_LABEL_COLS = ("label", "group", "researchgroup", "diagnosis", "dx", "dxbl", "class")
 _FILE_COLS = ("image", "imagename", "file", "filename", "filepath", "path", "imageid", "name")
-_PATIENT_COLS = _SUBJECT_COLS + ("patient", "patientid")
+_PATIENT_COLS = SUBJECT_COLUMNS + ("patient", "patientid")
 
 _BIDS_SUFFIXES = {"mri": ("_t1w",), "pet": ("_pet",), None: ("_t1w", "_pet")}
 _BIDS_SKIP = ("derivatives", "sourcedata", "code")
-_MISSING = {"", "n/a", "na", "nan", "none", "null"}
 
 _IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _SPLIT_NAMES = {
@@ -145,12 +147,6 @@ class Volume:
 # small helpers
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text[:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _require_dir(path: str | os.PathLike[str], what: str) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
@@ -167,10 +163,6 @@ def _require_file(path: str | os.PathLike[str], what: str) -> Path:
     if not p.is_file():
         raise InputError(p, f"{what} is not a file")
     return p
-
-
-def _norm_col(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.strip().lower())
 
 
 def _nifti_stem(name: str) -> str:
@@ -233,137 +225,6 @@ def _unique_ids(ids: Sequence[str], rels: Sequence[Path]) -> list[str]:
 # tables
 
 
-def _read_table(path: Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a CSV/TSV; the delimiter is sniffed from the header line."""
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
-            if path.suffix.lower() == ".tsv":
-                delim = "\t"
-            else:
-                delim = max((",", "\t", ";"), key=first.count)
-            fh.seek(0)
-            rows = list(csv.reader(fh, delimiter=delim))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(path, f"cannot read {what} ({_describe(exc)})") from exc
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
-        raise InputError(path, f"{what} is empty")
-    header = [c.strip() for c in rows[0]]
-    records = []
-    for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) > len(header):
-            raise InputError(path, f"line {lineno} has {len(row)} fields, the header {len(header)}")
-        row = row + [""] * (len(header) - len(row))
-        records.append({h: c.strip() for h, c in zip(header, row, strict=True)})
-    return header, records
-
-
-def _find_col(header: Sequence[str], wanted: Sequence[str], given: str | None = None) -> str | None:
-    if given is not None:
-        for h in header:
-            if h == given.strip():
-                return h
-        for h in header:
-            if _norm_col(h) == _norm_col(given):
-                return h
-        return None
-    norm = {_norm_col(h): h for h in reversed(header)}  # first column wins on duplicates
-    for w in wanted:
-        if w in norm:
-            return norm[w]
-    return None
-
-
-def _norm_image_id(value: str) -> str | None:
-    v = re.sub(r"\.0+$", "", value.strip().upper())  # IMAGEUID saved as a float: "35475.0"
-    if v.isdigit():
-        v = "I" + v
-    return v if _ADNI_ID_DIR.match(v) else None
-
-
-class _LabelTable:
-    """Subject and image-id labels from an ADNI collection CSV, a plain CSV or participants.tsv."""
-
-    def __init__(self, path: Path, label_column: str | None) -> None:
-        self.path = path
-        header, rows = _read_table(path, "labels table")
-        cols = ", ".join(header)
-        subj_col = _find_col(header, _SUBJECT_COLS)
-        label_col = _find_col(header, _LABEL_COLS, label_column)
-        if label_column is not None and label_col is None:
-            raise InputError(path, f"no column '{label_column}' (label_column); columns are {cols}")
-        if subj_col is None:
-            raise InputError(
-                path,
-                "no subject column (expected one of subject, participant_id, ptid, "
-                f"'Subject'); columns are {cols}",
-            )
-        if label_col is None:
-            raise InputError(
-                path,
-                "no label column (expected one of label, group, diagnosis, dx, or set "
-                f"label_column); columns are {cols}",
-            )
-        image_col = _find_col(header, _IMAGE_ID_COLS)
-        self.subjects: list[str] = []
-        self.by_subject: dict[str, list[str]] = defaultdict(list)
-        self.unlabelled: set[str] = set()
-        self.by_image: dict[str, tuple[str, str]] = {}
-        for row in rows:
-            subject, raw = row[subj_col], row[label_col]
-            if not subject:
-                continue
-            if subject not in self.by_subject and subject not in self.unlabelled:
-                self.subjects.append(subject)
-            if raw.lower() in _MISSING:
-                self.unlabelled.add(subject)
-                continue
-            self.by_subject[subject].append(raw)
-            if image_col is not None:
-                image_id = _norm_image_id(row[image_col])
-                if image_id is not None:
-                    self.by_image[image_id] = (subject, raw)
-        if not self.subjects:
-            raise InputError(path, "labels table has no rows with a subject")
-        log.info(
-            "%s: %d subjects (subject column '%s', label column '%s'%s)",
-            path,
-            len(self.subjects),
-            subj_col,
-            label_col,
-            f", image id column '{image_col}'" if image_col else "",
-        )
-
-
-class _Labeller:
-    """Raw label -> class name through ``label_map``; unknown labels are errors."""
-
-    def __init__(
-        self, table_path: Path, classes: Sequence[str], label_map: Mapping[str, str] | None
-    ) -> None:
-        if isinstance(classes, str) or not classes:
-            raise InputError(table_path, f"classes must be a non-empty list, got {classes!r}")
-        self.path = table_path
-        self.classes = [str(c) for c in classes]
-        self._class = {c.casefold(): c for c in self.classes}
-        lm = {str(k).strip(): str(v).strip() for k, v in (label_map or {}).items()}
-        self._exact = lm
-        self._folded = {k.casefold(): v for k, v in lm.items()}
-
-    def __call__(self, raw: str, subject: str, image: Path) -> str:
-        mapped = self._exact.get(raw, self._folded.get(raw.casefold(), raw))
-        cls = self._class.get(mapped.casefold())
-        if cls is None:
-            via = f" (mapped from '{raw}')" if mapped != raw else ""
-            raise InputError(
-                self.path,
-                f"unknown label '{mapped}'{via} for subject {subject} (image {image}); "
-                f"expected one of {', '.join(self.classes)}; map it with label_map",
-            )
-        return cls
-
-
 class _SubjectMatcher:
     """Find which of a set of subject IDs a file belongs to, from its relative path.
 
@@ -420,7 +281,7 @@ def _adni_image_id(rel: Path) -> str | None:
     if m:
         return m.group(1).upper()
     for part in reversed(rel.parts[:-1]):
-        if _ADNI_ID_DIR.match(part):
+        if ADNI_IMAGE_ID.match(part):
             return part.upper()
     return None
 
@@ -433,7 +294,7 @@ def _open_nifti(path: Path, what: str) -> nib.Nifti1Image:
     try:
         img = nib.load(str(path))
     except _NIFTI_ERRORS as exc:
-        raise InputError(path, f"cannot read {what} as NIfTI ({_describe(exc)})") from exc
+        raise InputError(path, f"cannot read {what} as NIfTI ({describe(exc)})") from exc
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(path, f"{what} is not a NIfTI image ({type(img).__name__})")
     return img
@@ -470,7 +331,7 @@ def _check_header(path: Path, img: nib.Nifti1Image, what: str) -> tuple[int, int
             need = int(getattr(img.dataobj, "offset", 0)) + int(np.prod(shape)) * itemsize
             have = path.stat().st_size
         except (OSError, TypeError, ValueError) as exc:
-            raise InputError(path, f"cannot read {what} header ({_describe(exc)})") from exc
+            raise InputError(path, f"cannot read {what} header ({describe(exc)})") from exc
         if have < need:
             raise InputError(path, f"{what} is truncated: {have} bytes, the header needs {need}")
     return spatial  # type: ignore[return-value]
@@ -494,7 +355,7 @@ def _read_canonical(path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(
             path,
             f"cannot read the voxel data of this {what}; the file is truncated or "
-            f"corrupt ({_describe(exc)})",
+            f"corrupt ({describe(exc)})",
         ) from exc
     data = data.reshape(shape)  # drops singleton 4th+ axes (checked in _check_header)
     ornt = io_orientation(img.affine)
@@ -575,8 +436,8 @@ def find_volumes(
         labels_path = tsv
     else:
         labels_path = _require_file(labels, "labels CSV")
-    table = _LabelTable(labels_path, label_column)
-    to_class = _Labeller(labels_path, classes, label_map)
+    table = LabelTable(labels_path, label_column)
+    to_class = Labeller(labels_path, classes, label_map)
     matcher = _SubjectMatcher(table.subjects)
 
     subjects, raw_ids, rels, labels_out, canon_shapes = [], [], [], [], []
@@ -631,7 +492,7 @@ def _match_subject(matcher: _SubjectMatcher, rel: Path, f: Path, labels_path: Pa
     return found[0]
 
 
-def _subject_label(table: _LabelTable, to_class: _Labeller, subject: str, f: Path) -> str:
+def _subject_label(table: LabelTable, to_class: Labeller, subject: str, f: Path) -> str:
     raws = table.by_subject.get(subject)
     if not raws:
         raise InputError(table.path, f"labels CSV has no label for subject {subject} (image {f})")
@@ -687,7 +548,7 @@ def _match_volume_masks(
         stem = _nifti_stem(f.name).lower()
         rules = [
             by_rel.get((rel.parent / _nifti_stem(rel.name)).as_posix().lower(), []),
-            by_id.get(image_id.upper(), []) if _ADNI_ID_DIR.match(image_id) else [],
+            by_id.get(image_id.upper(), []) if ADNI_IMAGE_ID.match(image_id) else [],
             by_prefix.get(stem, []),
             by_bids.get(_bids_entities(stem), []) if _bids_entities(stem) else [],
             by_subject.get(subject, []) if per_subject_images[subject] == 1 else [],
@@ -924,7 +785,7 @@ def _image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             w, h = im.size
     except _IMAGE_ERRORS as exc:
-        raise InputError(path, f"cannot read image ({_describe(exc)})") from exc
+        raise InputError(path, f"cannot read image ({describe(exc)})") from exc
     if w < 2 or h < 2:
         raise InputError(path, f"image is {w}x{h} pixels; need at least 2x2")
     return w, h
@@ -933,9 +794,9 @@ def _image_size(path: Path) -> tuple[int, int]:
 def _read_subjects(path: Path, root: Path) -> Callable[[Path], str]:
     """Image -> subject from a CSV keyed by file name, stem or path relative to the dataset."""
     path = _require_file(path, "subjects CSV")
-    header, rows = _read_table(path, "subjects CSV")
-    file_col = _find_col(header, _FILE_COLS)
-    subj_col = _find_col(header, _PATIENT_COLS)
+    header, rows = read_table(path, "subjects CSV")
+    file_col = find_column(header, _FILE_COLS)
+    subj_col = find_column(header, _PATIENT_COLS)
     if file_col is None or subj_col is None:
         raise InputError(
             path,
@@ -1038,7 +899,7 @@ def _read_gray(path: Path) -> np.ndarray:
             else:
                 arr = np.asarray(im.convert("L")).astype(np.float32) / 255.0
     except _IMAGE_ERRORS as exc:
-        raise InputError(path, f"cannot read image ({_describe(exc)})") from exc
+        raise InputError(path, f"cannot read image ({describe(exc)})") from exc
     if arr.ndim != 2 or min(arr.shape) < 2:
         raise InputError(path, f"image of shape {arr.shape}; need a 2D image of at least 2x2")
     return np.ascontiguousarray(arr, dtype=np.float32)
@@ -1054,7 +915,7 @@ def _read_label_image(path: Path) -> np.ndarray:
                 )
             raw = np.asarray(im)  # palette images give their indices, which are the labels
     except _IMAGE_ERRORS as exc:
-        raise InputError(path, f"cannot read mask ({_describe(exc)})") from exc
+        raise InputError(path, f"cannot read mask ({describe(exc)})") from exc
     if raw.size and (raw.min() < -32768 or raw.max() > 32767):
         raise InputError(path, "mask labels do not fit in int16")
     return raw.astype(np.int16)
