@@ -9,9 +9,11 @@ calls it at parse time.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import shutil
 import subprocess
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +312,80 @@ def complete_dataset_settings(settings: dict[str, Any]) -> dict[str, Any]:
     own = {k: v for k, v in out.items() if k not in job_keys}
     _validate(schema, own, schema["$defs"]["dataset_settings"], "settings")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# checks made when the workflow starts (dry runs included), before any job
+
+
+def check_dataset_paths(cfg: dict[str, Any]) -> None:
+    """Every real dataset to run has its folder and files where its entry says (so that a
+    wrong path stops the run with this message, not with Snakemake's MissingInputException)."""
+    for ds in cfg["run_datasets"]:
+        entry = cfg["datasets"][ds]
+        if entry["source"] == "synthetic":
+            continue
+        _require(entry["path"], ds, "dataset folder", folder=True)
+        for key, what, folder in (
+            ("labels", "labels CSV", False),
+            ("masks", "masks folder", True),
+            ("subjects", "subjects CSV", False),
+        ):
+            if entry.get(key):
+                _require(entry[key], ds, what, folder)
+        bids_table = Path(entry["path"]).expanduser() / "participants.tsv"
+        if entry["source"] == "nifti" and not entry.get("labels") and not bids_table.is_file():
+            raise InputError(
+                entry["path"],
+                f"dataset {ds}: no labels CSV given (labels:) and no participants.tsv here",
+            )
+
+
+def _require(path: str, dataset: str, what: str, folder: bool) -> None:
+    p = Path(path).expanduser()
+    if not p.exists():
+        hint = "" if p.is_absolute() else f" (a relative path starts from {Path.cwd()})"
+        raise InputError(path, f"dataset {dataset}: {what} does not exist{hint}")
+    if p.is_dir() != folder:
+        kind = "folder" if folder else "file"
+        raise InputError(path, f"dataset {dataset}: {what} is not a {kind}")
+
+
+def check_archs(cfg: dict[str, Any], registered: Collection[str] | None) -> None:
+    """Every method to run names a registered architecture; ``registered`` is None when the
+    names cannot be known here (then the training job reports an unknown one)."""
+    if registered is None:
+        return
+    known = sorted(registered)
+    for m in cfg["run_methods"]:
+        entry = cfg["methods"][m]
+        if entry["external"] or entry["arch"] in registered:
+            continue
+        close = difflib.get_close_matches(entry["arch"], known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            "config",
+            f"methods.{m}.arch: unknown architecture '{entry['arch']}'{hint} "
+            f"(registered: {', '.join(known)}; an outside tool is external: true)",
+        )
+
+
+def check_external_methods(
+    cfg: dict[str, Any],
+    shards: Callable[[str], list[str]],
+    has_producer: Callable[[str], bool],
+) -> None:
+    """Every outside-tool method to run has a rule that writes its SR shards (``shards(m)``:
+    the paths the suite reads; ``has_producer(path)``: a rule writes it, or it exists)."""
+    for m in cfg["run_methods"]:
+        if not cfg["methods"][m]["external"]:
+            continue
+        orphans = [p for p in shards(m) if not has_producer(p)]
+        if orphans:
+            more = f" and {len(orphans) - 1} more" if len(orphans) > 1 else ""
+            raise ConfigError(
+                "config",
+                f"methods.{m}: external: true, but no rule writes its SR shards "
+                f"({orphans[0]}{more}); add one (the lanczos rule in "
+                "workflow/rules/external.smk is the example) or give the method an arch",
+            )

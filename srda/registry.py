@@ -6,7 +6,10 @@ A builder takes ``(scale, channels, size, **overrides)`` and returns an ``nn.Mod
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Builder = Callable[..., Any]
@@ -28,6 +31,48 @@ def register(name: str) -> Callable[[Builder], Builder]:
 
 def names() -> list[str]:
     return sorted(_BUILDERS)
+
+
+def declared_names(package: str = "baselines") -> list[str] | None:
+    """The names the modules of ``package`` register, read from their source without importing
+    them (the baselines import torch; the workflow checks method names before any job).
+
+    Counted: ``@register("name")`` and ``registry.register("name")`` calls. None when the names
+    cannot be told this way: the package is not found, a module does not parse, or a name is
+    not a string literal.
+    """
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found: set[str] = set()
+    for folder in spec.submodule_search_locations:
+        for path in sorted(Path(folder).rglob("*.py")):
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+                return None
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and _is_register(node.func)):
+                    continue
+                arg = node.args[0] if node.args else None
+                if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                    return None
+                found.add(arg.value)
+    return sorted(found)
+
+
+def _is_register(func: ast.expr) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id == "register"
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "register"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "registry"
+    )
 
 
 def build(name: str, scale: int = 4, channels: int = 1, size: str = "paper", **overrides: Any):

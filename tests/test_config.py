@@ -2,7 +2,17 @@ import copy
 
 import pytest
 
-from srda.config import ConfigError, dataset_job_settings, deep_merge, method_job_settings, resolve
+from srda.config import (
+    ConfigError,
+    check_archs,
+    check_dataset_paths,
+    check_external_methods,
+    dataset_job_settings,
+    deep_merge,
+    method_job_settings,
+    resolve,
+)
+from srda.errors import InputError
 
 
 def test_deep_merge_later_layers_win_and_nested_dicts_merge():
@@ -156,3 +166,59 @@ def test_cohort_marker_weights_and_pet_resolution(base_config):
     config["datasets"]["adni-pet"]["synthetic"]["pet_fwhm_mm"] = [4.0]
     with pytest.raises(ConfigError, match="pet_fwhm_mm"):
         resolve(config)
+
+
+def _with_dataset(base_config, entry: dict) -> dict:
+    config = copy.deepcopy(base_config)
+    config["datasets"]["mine"] = entry
+    return resolve({**config, "run_datasets": ["mine"]})
+
+
+def test_dataset_paths_are_checked_at_start_naming_dataset_and_path(base_config, tmp_path):
+    (tmp_path / "vols").mkdir()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("subject,label\n")
+    entry = {"source": "nifti", "path": str(tmp_path / "vols"), "labels": str(labels)}
+    check_dataset_paths(_with_dataset(base_config, entry))
+    for key, bad, problem in (
+        ("path", str(tmp_path / "nope"), "dataset folder does not exist"),
+        ("labels", str(tmp_path / "nope.csv"), "labels CSV does not exist"),
+        ("labels", str(tmp_path / "vols"), "labels CSV is not a file"),
+        ("masks", str(labels), "masks folder is not a folder"),
+    ):
+        with pytest.raises(InputError) as err:
+            check_dataset_paths(_with_dataset(base_config, {**entry, key: bad}))
+        assert (err.value.where, err.value.problem) == (bad, f"dataset mine: {problem}")
+    with pytest.raises(InputError, match="a relative path starts from"):
+        check_dataset_paths(_with_dataset(base_config, {**entry, "path": "no/such/folder"}))
+    with pytest.raises(InputError, match="dataset mine: no labels CSV given .* participants.tsv"):
+        check_dataset_paths(_with_dataset(base_config, {**entry, "labels": None}))
+    (tmp_path / "vols" / "participants.tsv").write_text("participant_id\tgroup\n")
+    check_dataset_paths(_with_dataset(base_config, {**entry, "labels": None}))
+    # the embedded cohort and datasets not run are not looked for
+    check_dataset_paths(resolve(base_config))
+    config = copy.deepcopy(base_config)
+    config["datasets"]["mine"] = {**entry, "path": str(tmp_path / "nope")}
+    check_dataset_paths(resolve(config | {"run_datasets": ["adni-mri"]}))
+
+
+def test_a_misspelt_arch_is_refused_with_the_closest_registered_name(base_config):
+    config = copy.deepcopy(base_config)
+    config["methods"]["rcan"]["arch"] = "rcna"
+    cfg = resolve(config)
+    with pytest.raises(ConfigError, match=r"methods.rcan.arch: unknown architecture 'rcna'; "):
+        check_archs(cfg, ["bicubic", "rcan", "swinir"])
+    with pytest.raises(ConfigError, match=r"did you mean 'rcan'\? \(registered: bicubic, rcan"):
+        check_archs(cfg, ["bicubic", "rcan", "swinir"])
+    check_archs(cfg, None)  # names unknown: the job tells
+    check_archs(resolve({**config, "run_methods": ["bicubic", "lanczos"]}), ["bicubic"])
+
+
+def test_an_external_method_needs_a_rule_or_files_for_its_shards(base_config):
+    cfg = resolve({**base_config, "run_methods": ["bicubic", "lanczos"]})
+    shards = lambda m: [f"{m}/train.npy", f"{m}/val.npy", f"{m}/test.npy"]  # noqa: E731
+    check_external_methods(cfg, shards, lambda path: True)
+    with pytest.raises(ConfigError) as err:
+        check_external_methods(cfg, shards, lambda path: path.endswith("train.npy"))
+    assert "methods.lanczos: external: true, but no rule writes" in str(err.value)
+    assert "(lanczos/val.npy and 1 more)" in str(err.value)

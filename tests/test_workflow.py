@@ -279,3 +279,64 @@ def test_failed_run_reports_the_failed_jobs_log_last(tmp_path):
     message = str(failure.value)
     assert message.rstrip().endswith("the-cause")
     assert "--- rule broken, log logs/broken.log:" in message
+
+
+def snakemake_output(workdir: Path, *args: str) -> tuple[int, str]:
+    """Run snakemake with its stdout and stderr in one stream, as a terminal shows them."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc.returncode, proc.stdout
+
+
+def last_line(output: str) -> str:
+    return output.rstrip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "methods={rcan: {arch: rcna}}",
+            "error: config: methods.rcan.arch: unknown architecture 'rcna'; did you mean 'rcan'?",
+        ),
+        (
+            "methods={mytool: {external: true}}",
+            "error: config: methods.mytool: external: true, but no rule writes its SR shards "
+            "(results/adni-mri/x4/sr/mytool/seed0/train.npy and 8 more)",
+        ),
+    ],
+    ids=["misspelt-arch", "external-without-rule"],
+)
+def test_a_dry_run_stops_before_any_job_on_a_method_that_cannot_run(tmp_path, override, message):
+    work = copy_workflow(tmp_path)
+    code, out = snakemake_output(work, "-n", "--config", "preset=smoke", override)
+    assert code != 0
+    assert last_line(out).startswith(message), out[-3000:]
+    assert "Job stats" not in out
+
+
+def test_a_dry_run_stops_on_a_dataset_path_or_labels_table_the_run_cannot_use(tmp_path):
+    work = copy_workflow(tmp_path)
+    (work / "vols").mkdir()
+    (work / "labels.csv").write_text("subject,label\na,CN\nb,MCI\nc,MCI\nd,AD\n")
+
+    def dry_run(entry: str) -> tuple[int, str]:
+        dataset = f"datasets={{mine: {{source: nifti, labels: labels.csv, {entry}}}}}"
+        return snakemake_output(work, "-n", "--config", dataset, "run_datasets=[mine]")
+
+    code, out = dry_run("path: nowhere")
+    assert code != 0, out[-3000:]
+    assert last_line(out).startswith("error: nowhere: dataset mine: dataset folder does not exist")
+    code, out = dry_run("path: vols")
+    assert code != 0, out[-3000:]
+    assert last_line(out).startswith(
+        "error: labels.csv: dataset mine: too few subjects per class for a split by subject"
+    )
+    assert "(CN 1 subject, MCI 2 subjects, AD 1 subject;" in last_line(out)

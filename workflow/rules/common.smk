@@ -1,11 +1,16 @@
 # Helpers shared by every stage (the resolved configuration, the paths of the DAG).
+import functools
 import json
 import os
 import re
 import shlex
+import sys
 
 from srda.config import (
     SPLITS,
+    check_archs,
+    check_dataset_paths,
+    check_external_methods,
     cross_fitted_methods,
     dataset_job_settings,
     diagnosis_job_settings,
@@ -13,15 +18,39 @@ from srda.config import (
     method_job_settings,
     resolve,
 )
+from srda.data.labels import check_labels
 from srda.errors import InputError
+from srda.failures import last_lines
 from srda.reference_rows import REFERENCE_ROWS, classifier_dir
+from srda.registry import declared_names
 from srda.report import ABLATIONS as TABLE2_METHODS
 from srda.report.figures import figure_files, figure_inputs
 
+
+def stop(exc):
+    """End the run with the suite's one-line message as the last line of the output (a
+    WorkflowError would be followed by Snakemake's traceback line)."""
+    sys.exit(f"error: {exc}")
+
+
+# Checked when the workflow starts (dry runs included), before any job: the configuration,
+# the paths and labels tables of real datasets, the architectures of the methods to run.
 try:
     CFG = resolve(config)
+    check_dataset_paths(CFG)
+    check_archs(CFG, declared_names("baselines"))
+    for _dataset in CFG["run_datasets"]:
+        check_labels(dataset_job_settings(CFG, _dataset))
 except InputError as exc:
-    raise WorkflowError(str(exc)) from None
+    stop(exc)
+
+
+# A failed job: end the output with its own error line (srda/failures.py), not Snakemake's.
+onerror:
+    message = last_lines(log if isinstance(log, list) else [log])
+    if message:
+        sys.exit(message)
+
 
 RESULTS = CFG["results_dir"]
 DATASETS = CFG["run_datasets"]
@@ -84,6 +113,40 @@ def data_outputs(dataset="{dataset}"):
         f"{base}/split_report.csv",
         f"{base}/dataset.json",
     ]
+
+
+def sr_shards(*splits):
+    """Input function: the SR shards of a job's method for these splits. Its first call,
+    when every rule is known and before any job, checks that each outside-tool method has a
+    rule writing its shards (Snakemake would only say MissingInputException)."""
+
+    def shards(w):
+        check_external_rules()
+        folder = sr_dir(w.dataset, w.scale, w.method, w.seed)
+        paths = [f"{folder}/{s}.npy" for s in splits]
+        return paths[0] if len(paths) == 1 else paths
+
+    return shards
+
+
+@functools.cache
+def check_external_rules():
+    def shards(method):
+        return [
+            f"{sr_dir(d, s, method, seed)}/{split}.npy"
+            for d in DATASETS
+            for s in SCALES
+            for seed in SEEDS
+            for split in SPLITS
+        ]
+
+    def has_producer(path):
+        return os.path.exists(path) or any(r.is_producer(path) for r in workflow.rules)
+
+    try:
+        check_external_methods(CFG, shards, has_producer)
+    except InputError as exc:
+        stop(exc)
 
 
 def lr_shards(dataset, scale):

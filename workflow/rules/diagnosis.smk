@@ -8,7 +8,7 @@
 rule diagnose_sr:
     input:
         data=lambda w: data_outputs(w.dataset),
-        sr=[f"{sr_dir()}/{split}.npy" for split in SPLITS],
+        sr=sr_shards(*SPLITS),
     output:
         diagnosis_outputs(f"{sr_dir()}/diagnosis"),
     log:

@@ -31,7 +31,7 @@ rule lanczos:
 rule score_external:
     input:
         data=lambda w: data_outputs(w.dataset),
-        sr=f"{sr_dir()}/test.npy",
+        sr=sr_shards("test"),
     output:
         f"{sr_dir()}/test_metrics.csv",
     log:
