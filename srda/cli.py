@@ -1,7 +1,7 @@
 """``srda-bench``: one sub-command per workflow stage. Rules call these; so can users.
 
-Settings arrive as JSON (each rule passes its own job's settings), bad input ends in one line
-on stderr naming the file and the problem, and a non-zero exit.
+Settings arrive as JSON, inline or in a file (each rule passes its own job's settings in one);
+bad input ends in one line on stderr naming the file and the problem, and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ logger = logging.getLogger("srda")
 
 
 def _json(text: str) -> dict[str, Any]:
+    """JSON given inline, or the path of a JSON file (what the workflow's rules pass)."""
+    if not text.lstrip().startswith(("{", "[")):
+        try:
+            text = Path(text).read_text()
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read settings file {text}: {exc}") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
+import json
 import math
+import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Collection
@@ -389,3 +393,21 @@ def check_external_methods(
                 f"({orphans[0]}{more}); add one (the lanczos rule in "
                 "workflow/rules/external.smk is the example) or give the method an arch",
             )
+
+
+def write_job_settings(settings: dict[str, Any], folder: Path | str) -> str:
+    """Write a job's settings to ``folder`` as JSON, under a name made of their content, and
+    return the path (for ``srda-bench ... --settings PATH``). The path changes exactly when
+    the settings do, so as a rule's param it reruns only the jobs a change concerns, and the
+    command Snakemake prints for a failed job carries the path, not the settings."""
+    text = json.dumps(settings, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    name = settings.get("name")
+    stem = re.sub(r"[^\w.-]+", "_", name) if isinstance(name, str) and name else "settings"
+    path = Path(folder) / f"{stem}-{digest}.json"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.{os.getpid()}")
+        part.write_text(text)
+        part.replace(path)
+    return str(path)

@@ -201,3 +201,13 @@ def test_class_folders_too_small_for_the_split_are_refused(base_config, tmp_path
     code, err = _prepare(dataset_job_settings(resolve(config), "k"), out, capsys)
     _assert_one_line_error(code, err, f"{root}: dataset k:", "NonDemented 1 subject")
     _assert_no_outputs(out)
+
+
+def test_settings_can_come_in_a_json_file_as_the_rules_pass_them(nifti_settings, tmp_path):
+    vols, labels = _cohort(tmp_path)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(nifti_settings(vols, labels)))
+    assert main(["prepare", "--settings", str(settings), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "dataset.json").is_file()
+    with pytest.raises(SystemExit):
+        main(["prepare", "--settings", str(tmp_path / "nope.json"), "--out", str(tmp_path)])

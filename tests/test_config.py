@@ -1,4 +1,6 @@
 import copy
+import json
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from srda.config import (
     deep_merge,
     method_job_settings,
     resolve,
+    write_job_settings,
 )
 from srda.errors import InputError
 
@@ -222,3 +225,14 @@ def test_an_external_method_needs_a_rule_or_files_for_its_shards(base_config):
         check_external_methods(cfg, shards, lambda path: path.endswith("train.npy"))
     assert "methods.lanczos: external: true, but no rule writes" in str(err.value)
     assert "(lanczos/val.npy and 1 more)" in str(err.value)
+
+
+def test_job_settings_files_are_named_by_their_content(tmp_path):
+    a = write_job_settings({"name": "adni-mri", "x": 1}, tmp_path)
+    assert Path(a).parent == tmp_path and Path(a).name.startswith("adni-mri-")
+    assert json.loads(Path(a).read_text()) == {"name": "adni-mri", "x": 1}
+    assert write_job_settings({"x": 1, "name": "adni-mri"}, tmp_path) == a  # key order
+    b = write_job_settings({"name": "adni-mri", "x": 2}, tmp_path)
+    assert b != a and json.loads(Path(a).read_text())["x"] == 1
+    assert Path(write_job_settings({"rows": [1]}, tmp_path)).name.startswith("settings-")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -340,3 +340,30 @@ def test_a_dry_run_stops_on_a_dataset_path_or_labels_table_the_run_cannot_use(tm
         "error: labels.csv: dataset mine: too few subjects per class for a split by subject"
     )
     assert "(CN 1 subject, MCI 2 subjects, AD 1 subject;" in last_line(out)
+
+
+@pytest.mark.slow
+def test_a_failed_job_ends_the_output_with_the_suites_message_not_its_settings(tmp_path):
+    from PIL import Image
+
+    work = copy_workflow(tmp_path)
+    for cls, n in (("CN", 1), ("MCI", 2), ("AD", 1)):  # class folders are counted by the job
+        (work / "tiny" / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (20, 24), 90 + 40 * i).save(work / "tiny" / cls / f"{cls}{i}.png")
+    code, out = snakemake_output(
+        work,
+        "--cores",
+        "1",
+        "--config",
+        "preset=smoke",
+        "datasets={tiny: {source: folders, path: tiny}}",
+        "run_datasets=[tiny]",
+        "run_methods=[bicubic]",
+    )
+    assert code != 0
+    assert last_line(out).startswith(
+        "srda-bench prepare: error: tiny: dataset tiny: too few subjects per class"
+    ), out[-3000:]
+    assert "Error in rule prepare" in out and "--settings .snakemake/srda-settings/tiny-" in out
+    assert "split_fractions" not in out  # the job's settings stay in their file

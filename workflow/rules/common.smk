@@ -1,9 +1,7 @@
 # Helpers shared by every stage (the resolved configuration, the paths of the DAG).
 import functools
-import json
 import os
 import re
-import shlex
 import sys
 
 from srda.config import (
@@ -17,6 +15,7 @@ from srda.config import (
     enabled_reference_rows,
     method_job_settings,
     resolve,
+    write_job_settings,
 )
 from srda.data.labels import check_labels
 from srda.errors import InputError
@@ -82,8 +81,9 @@ def one_of(names):
 
 
 def as_arg(settings):
-    """A job's own settings as one shell-quoted JSON argument (params: a change reruns only it)."""
-    return shlex.quote(json.dumps(settings, sort_keys=True))
+    """A job's own settings as a file named by their content (params: a change reruns only the
+    jobs it concerns; a failed job's command shows the short path, not the settings)."""
+    return write_job_settings(settings, ".snakemake/srda-settings")
 
 
 def synth_settings(dataset):
