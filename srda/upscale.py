@@ -34,9 +34,9 @@ from torch import nn
 from tqdm import tqdm
 
 from srda import registry
-from srda.data.ingest import _NIFTI_ERRORS, _describe, _open_nifti, _read_gray
+from srda.data.ingest import _NIFTI_ERRORS, _open_nifti, _read_gray
 from srda.data.slicing import PLANE_AXIS, _to_display
-from srda.errors import InputError
+from srda.errors import InputError, describe
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def load_sr_model(path: str | os.PathLike[str]) -> SRModel:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged or foreign files
-        raise InputError(path, f"cannot read model checkpoint ({_describe(exc)})") from exc
+        raise InputError(path, f"cannot read model checkpoint ({describe(exc)})") from exc
     if not isinstance(payload, dict) or "format" not in payload:
         raise InputError(path, "not an srda-bench sr_model.pt (no 'format' entry)")
     if payload["format"] != SR_MODEL_FORMAT:
@@ -263,7 +263,7 @@ def _read_volume(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
         data = np.asarray(img.get_fdata(dtype=np.float32)).reshape(spatial)
     except _NIFTI_ERRORS as exc:
         raise InputError(
-            path, f"cannot read the voxel data; the file is truncated or corrupt ({_describe(exc)})"
+            path, f"cannot read the voxel data; the file is truncated or corrupt ({describe(exc)})"
         ) from exc
     n_nan = int(np.isnan(data).sum())
     if n_nan:
@@ -371,7 +371,7 @@ def _is_16bit(path: Path) -> bool:
         with Image.open(path) as im:
             return im.mode in _16BIT_MODES
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(path, f"cannot read image ({_describe(exc)})") from exc
+        raise InputError(path, f"cannot read image ({describe(exc)})") from exc
 
 
 def upscale_image(
