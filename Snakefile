@@ -34,6 +34,12 @@ include: "workflow/rules/diagnosis.smk"
 include: "workflow/rules/report.smk"
 
 
+# The leakage study loads this Snakefile again as a module: only the main workflow includes it.
+if workflow.modifier.is_main_snakefile():
+
+    include: "workflow/rules/leakage.smk"
+
+
 report: "workflow/report/workflow.rst"
 
 

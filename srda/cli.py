@@ -164,6 +164,12 @@ def cmd_table(args: argparse.Namespace) -> None:
     writer(args.settings, Path(args.out_dir))
 
 
+def cmd_leakage(args: argparse.Namespace) -> None:
+    from srda.report.leakage import write_leakage
+
+    write_leakage(args.settings, Path(args.tables_dir), Path(args.figures_dir))
+
+
 def cmd_figures(args: argparse.Namespace) -> None:
     from srda.report.figures import write_figures
 
@@ -381,6 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--settings", type=_json, required=True)
         p.add_argument("--out-dir", required=True, help="results/tables")
         p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("leakage", help="the leakage study: Table III's rows under both split modes")
+    p.add_argument("--settings", type=_json, required=True)
+    p.add_argument("--tables-dir", required=True, help="results/tables (leakage.csv, .md)")
+    p.add_argument("--figures-dir", required=True, help="results/figures (leakage.png, .pdf)")
+    p.set_defaults(func=cmd_leakage)
 
     p = sub.add_parser("figures", help="every figure (PNG and PDF) from the results tree")
     p.add_argument("--settings", type=_json, required=True)

@@ -224,6 +224,9 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
     out["methods"] = methods
     out["run_datasets"] = _select(out["run_datasets"], datasets, "datasets")
     out["run_methods"] = _select(out["run_methods"], methods, "methods")
+    for m in out["leakage"]["methods"]:
+        if m not in methods:
+            raise ConfigError("config", f"leakage.methods: unknown method '{m}'")
     if out["gpus_per_job"] == "auto":
         out["gpus_per_job"] = detect_gpus()
     fractions = out["split_fractions"]

@@ -159,7 +159,9 @@ def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}
 
 def diagnosis_dir(dataset, scale, source, seed):
     """Where the classifier of one Table III row writes (srda.reference_rows.classifier_dir)."""
-    return classifier_dir(RESULTS, dataset, scale, source, seed, CROSS_FITTED, CROSS_FIT)
+    return classifier_dir(
+        RESULTS, dataset, scale, source, seed, CROSS_FITTED, CROSS_FIT
+    )
 
 
 def diagnose_shell(source, train_images=False):
