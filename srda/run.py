@@ -82,10 +82,19 @@ def train_steps(train: dict[str, Any], n_train: int, batch_size: int) -> int:
     return int(train["steps"])
 
 
+#: Train settings that decide only where a run stops, not its trajectory: changing them
+#: resumes the run (srda.train.plateau decides again whether it is done).
+_STOPPING_KEYS = ("until_plateau", "patience")
+
+
 def _fresh_training_dir(train_dir: Path, settings: dict[str, Any], seed: int) -> None:
-    """Resume only a run with the same settings; a changed method starts from scratch."""
+    """Resume only a run with the same settings; a changed method starts from scratch (a
+    changed early-stop rule resumes)."""
     stamp = train_dir / "settings.json"
-    wanted = json.dumps({"settings": settings, "seed": seed}, sort_keys=True)
+    train_cfg = {k: v for k, v in settings.get("train", {}).items() if k not in _STOPPING_KEYS}
+    wanted = json.dumps(
+        {"settings": {**settings, "train": train_cfg}, "seed": seed}, sort_keys=True
+    )
     if stamp.exists() and stamp.read_text() != wanted:
         logger.info("settings changed since the last run: training from scratch")
         shutil.rmtree(train_dir)

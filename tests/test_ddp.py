@@ -242,3 +242,117 @@ def test_backend_and_devices():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only fallback")
 def test_gpus_without_cuda_mean_one_process():
     assert [distributed.processes_for_gpus(g) for g in (None, 0, 1, 4)] == [1, 1, 1, 1]
+
+
+# --------------------------------------------------------------------------------------------
+# Early stop on a plateau: rank 0 decides, every process stops at the same step
+
+# Validations every 2 steps (cap 20): with patience 2, 6 and 8 bring no new best after 4's.
+PLATEAU_CURVE = [20.0, 21.0, 20.5, 21.0, 22.0, 22.0, 22.0, 22.0, 22.0, 22.0]
+PLATEAU_STOP = 8
+
+
+class _ScriptedPSNR:
+    """The k-th validation scores ``scores[k]``."""
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores, self.calls = list(scores), 0
+
+    def __call__(self, *args, **kwargs) -> float:
+        self.calls += 1
+        return self.scores[self.calls - 1]
+
+
+def _not_on_this_rank(*args, **kwargs) -> float:
+    raise AssertionError("only rank 0 validates")
+
+
+def _plateau_settings() -> TrainSettings:
+    return TrainSettings(
+        steps=20, batch_size=GLOBAL_BATCH, patch=16, val_every=2, until_plateau=True, patience=2
+    )
+
+
+def test_a_process_other_than_rank_0_stops_when_rank_0_says_so(tiny_data, tmp_path, monkeypatch):
+    """Rank 1 (faked) never validates: it asks rank 0 at every validation step and stops at
+    the step rank 0 announced (here its 4th validation, step 8)."""
+    from srda.train import trainer
+
+    asked: list[bool] = []
+
+    def rank0_says(flag: bool, ctx: DistContext, device) -> bool:
+        assert ctx.rank == 1 and flag is False  # rank 1's own plateau count never moves
+        asked.append(True)
+        return len(asked) == PLATEAU_STOP // 2
+
+    monkeypatch.setattr(distributed, "current", lambda: DistContext(1, 2, 1))
+    monkeypatch.setattr(distributed, "wrap", lambda model, device, ctx: model)
+    monkeypatch.setattr(distributed, "mean_over_ranks", lambda values, ctx, device: values)
+    monkeypatch.setattr(distributed, "decided_on_main", rank0_says)
+    monkeypatch.setattr(trainer, "validate", _not_on_this_rank)
+    torch.manual_seed(0)
+    summary = train(
+        _TinySR(), sr_objective("l1"), None, tiny_data, 4, _plateau_settings(), tmp_path, "cpu"
+    )
+    assert len(asked) == PLATEAU_STOP // 2
+    assert summary["steps"] == PLATEAU_STOP and summary["stopped_at_step"] == PLATEAU_STOP
+    assert not (tmp_path / "checkpoints" / "last.pt").exists()  # rank 0 writes it
+
+
+def _plateau_worker(rank: int, world: int, init_file: str, data: str, out: str) -> None:
+    """One gloo process of the two-process plateau test (started with the spawn method)."""
+    import torch.distributed as dist
+
+    from srda.train import trainer
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        trainer.validate = _ScriptedPSNR(PLATEAU_CURVE) if rank == 0 else _not_on_this_rank
+        torch.manual_seed(0)
+        summary = train(
+            _TinySR(),
+            sr_objective("l1"),
+            None,
+            Path(data),
+            4,
+            _plateau_settings(),
+            Path(out) / "train",
+            torch.device("cpu"),
+        )
+        keys = ("steps", "stopped_early", "stopped_at_step", "processes")
+        (Path(out) / f"rank{rank}.json").write_text(json.dumps({k: summary[k] for k in keys}))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_stop_together_on_a_plateau(tiny_data, tmp_path):
+    """Without the broadcast rank 1 would wait in step 9's gradient all-reduce for ever."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    args = (str(tmp_path / "init"), str(tiny_data), str(tmp_path))
+    procs = [ctx.Process(target=_plateau_worker, args=(r, 2, *args)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    hung = [p.pid for p in procs if p.is_alive()]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join()
+    assert not hung, f"processes {hung} did not finish"
+    assert [p.exitcode for p in procs] == [0, 0]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for summary in ranks:
+        assert summary == {
+            "steps": PLATEAU_STOP,
+            "stopped_early": True,
+            "stopped_at_step": PLATEAU_STOP,
+            "processes": 2,
+        }
+    log = pd.read_csv(tmp_path / "train" / "train_log.csv")
+    assert log["step"].tolist() == list(range(1, PLATEAU_STOP + 1))
+    last = torch.load(tmp_path / "train" / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == PLATEAU_STOP and last["best_step"] == 4

@@ -359,3 +359,97 @@ def test_mcnemar_between_two_prediction_tables():
     assert mcnemar_between(a, b, CLASSES, level="slice") == pytest.approx(2 / 16)
     with pytest.raises(ValueError, match="same"):
         mcnemar_between(a, b.iloc[:-1], CLASSES, level="slice")
+
+
+# --------------------------------------------------------------------------------------------
+# Early stop on a validation plateau (until_plateau)
+
+
+class _ScriptedScores:
+    """The k-th validation scores ``curve[k]`` as balanced accuracy (whatever the weights)."""
+
+    def __init__(self, curve: list[float]) -> None:
+        self.curve, self.calls = list(curve), 0
+
+    def __call__(self, *args, **kwargs) -> dict[str, float]:
+        value = self.curve[self.calls]
+        self.calls += 1
+        return {"loss": 1.0 - value, "acc": value, "balanced_acc": value}
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+# Validations every 2 steps, cap 20. With patience 2: step 8's 0.7 is the best, step 10 is lower
+# (1 since the best), step 12 ties it (2): the run stops at step 12 with the model of step 8.
+PLATEAU_CURVE = [0.5, 0.6, 0.6, 0.7, 0.65, 0.7, 0.7, 0.7, 0.7, 0.7]
+
+
+def _plateau(**overrides) -> ClassifierSettings:
+    return tiny(**({"steps": 20, "until_plateau": True, "patience": 2} | overrides))
+
+
+def test_classifier_until_plateau_stops_at_the_expected_step(tmp_path, monkeypatch):
+    from srda.diagnosis import classifier
+
+    monkeypatch.setattr(classifier, "validate", _ScriptedScores(PLATEAU_CURVE))
+    args = (blobs(12, 16, 0), blobs(6, 16, 1), blobs(6, 16, 2), CLASSES)
+    result = fit_and_predict(*args, _plateau(), tmp_path / "run")
+    summary = result.summary
+    assert summary["stopped_early"] is True and summary["stopped_at_step"] == 12
+    assert summary["steps"] == 12 and summary["best_step"] == 8 and summary["best_val"] == 0.7
+    assert summary["weights"].endswith("best.pt")
+    log = pd.read_csv(tmp_path / "run" / "classifier_log.csv")
+    assert log["step"].tolist() == list(range(1, 13))
+    assert log["val_balanced_acc"].dropna().tolist() == PLATEAU_CURVE[:6]
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == 12 and last["plateau"] == {"since_best": 2, "stopped_at": 12}
+
+    monkeypatch.setattr(classifier, "validate", _ScriptedScores(PLATEAU_CURVE))
+    off = fit_and_predict(*args, _plateau(until_plateau=False), tmp_path / "off")
+    assert off.summary["stopped_early"] is False and off.summary["stopped_at_step"] is None
+    assert off.summary["steps"] == 20 and off.summary["best_step"] == 8
+
+
+def test_classifier_until_plateau_resumes_exactly(tmp_path, monkeypatch):
+    from srda.diagnosis import classifier
+
+    args = (blobs(12, 16, 0), blobs(6, 16, 1), blobs(6, 16, 2), CLASSES)
+    settings = _plateau(checkpoint_every=2)
+    monkeypatch.setattr(classifier, "validate", _ScriptedScores(PLATEAU_CURVE))
+    whole = fit_and_predict(*args, settings, tmp_path / "whole")
+
+    # Dies in step 11: last.pt is at step 10, one validation after the best (8).
+    curve = _ScriptedScores(PLATEAU_CURVE)
+    monkeypatch.setattr(classifier, "validate", curve)
+    train_batch = classifier._train_batch
+
+    def crash_at_11(train, sampler, step, s):
+        if step == 11:
+            raise _Crash
+        return train_batch(train, sampler, step, s)
+
+    monkeypatch.setattr(classifier, "_train_batch", crash_at_11)
+    with pytest.raises(_Crash):
+        fit_and_predict(*args, settings, tmp_path / "split")
+    saved = torch.load(tmp_path / "split" / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["step"] == 10 and saved["plateau"] == {"since_best": 1, "stopped_at": None}
+
+    # Had the count been lost, the resumed run would stop at step 14, not 12.
+    monkeypatch.setattr(classifier, "_train_batch", train_batch)
+    resumed = fit_and_predict(*args, settings, tmp_path / "split")
+    assert resumed.summary["resumed_from"] == 10
+    for key in ("steps", "stopped_early", "stopped_at_step", "best_step", "best_val"):
+        assert resumed.summary[key] == whole.summary[key], key
+    pd.testing.assert_frame_equal(whole.frame, resumed.frame)
+    assert pd.read_csv(tmp_path / "split" / "classifier_log.csv")["step"].tolist() == list(
+        range(1, 13)
+    )
+
+
+def test_classifier_patience_is_checked():
+    with pytest.raises(ValueError, match="patience"):
+        tiny(patience=0)
+    with pytest.raises(ValueError, match="until_plateau needs val_every"):
+        tiny(until_plateau=True, val_every=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -488,3 +489,127 @@ def test_auto_training_on_this_cpu_records_what_it_ran(data_dir: Path, tmp_path:
     assert summary["precision"] == expected and summary["channels_last"] is False
     saved = torch.load(tmp_path / "auto" / "checkpoints" / "last.pt", weights_only=True)
     assert saved["settings"]["precision"] == expected
+
+
+# --------------------------------------------------------------------------------------------
+# Early stop on a validation plateau (until_plateau)
+
+
+class _Scripted:
+    """A validation curve given in advance: the k-th call of ``validate`` scores ``scores[k]``
+    (whatever the weights). One object across an interrupted and a resumed run continues the
+    curve where the interrupted run left it."""
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores, self.calls = list(scores), 0
+
+    def __call__(self, *args, **kwargs) -> float:
+        value = self.scores[self.calls]
+        self.calls += 1
+        return value
+
+
+def _never(*args, **kwargs) -> float:
+    raise AssertionError("validate called by a run that had nothing to train")
+
+
+# Validations every 4 steps, cap 48. With patience 2: 12 ties 8 (1 since the best), 16 is a new
+# best (0), 20 is lower (1), 24 ties 16 (2): the run stops at step 24 with the model of step 16.
+CURVE = [10.0, 11.0, 11.0, 12.0, 11.5, 12.0, 13.0, 13.0, 13.0, 13.0, 13.0, 13.0]
+
+
+def _plateau_settings(**kw) -> TrainSettings:
+    base = dict(steps=48, val_every=4, until_plateau=True, patience=2)
+    return _settings(**(base | kw))
+
+
+def _run(data_dir: Path, out: Path, settings: TrainSettings, seed: int = 0, objective=None):
+    objective = objective or sr_objective()
+    model = _model(seed=seed)
+    return model, train(model, objective, None, data_dir, SCALE, settings, out, CPU)
+
+
+def test_until_plateau_stops_at_the_expected_step(data_dir, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(trainer, "validate", _Scripted(CURVE))
+    _, summary = _run(data_dir, tmp_path / "run", _plateau_settings())
+    assert summary["stopped_early"] is True and summary["stopped_at_step"] == 24
+    assert summary["steps"] == 24  # completed steps
+    assert summary["best_step"] == 16 and summary["best_val_psnr"] == 12.0
+    log = pd.read_csv(tmp_path / "run" / "train_log.csv")
+    assert log["step"].tolist() == list(range(1, 25))
+    assert log["val_psnr"].dropna().tolist() == CURVE[:6]
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == 24 and last["plateau"] == {"since_best": 2, "stopped_at": 24}
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
+    assert best["step"] == 16 and summary["weights"].endswith("best.pt")
+
+
+@pytest.mark.parametrize(
+    ("kw", "stop", "best_step"),
+    [
+        ({"until_plateau": False}, None, 28),  # off: all 48 steps, whatever the curve
+        ({"patience": 3}, 40, 28),  # 32, 36, 40, ... tie 28's best: the 3rd of them is at 40
+        ({"patience": 4}, 44, 28),
+        ({"patience": 5}, None, 28),  # would be due at 48, the cap: not an early stop
+    ],
+)
+def test_until_plateau_off_or_patient_runs_longer(
+    data_dir, tmp_path, monkeypatch, kw, stop, best_step
+) -> None:
+    monkeypatch.setattr(trainer, "validate", _Scripted(CURVE))
+    _, summary = _run(data_dir, tmp_path / "run", _plateau_settings(**kw))
+    assert summary["stopped_early"] is (stop is not None)
+    assert summary["stopped_at_step"] == stop
+    assert summary["steps"] == (stop or 48) and summary["best_step"] == best_step
+    assert len(pd.read_csv(tmp_path / "run" / "train_log.csv")) == (stop or 48)
+
+
+def test_until_plateau_resumes_exactly(data_dir, tmp_path, monkeypatch) -> None:
+    settings = _plateau_settings(augment=True)
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    monkeypatch.setattr(trainer, "validate", _Scripted(CURVE))
+    model_a, summary_a = _run(data_dir, whole, settings)
+
+    # Dies in step 23: last.pt is at step 20, one validation after the best (16).
+    curve = _Scripted(CURVE)
+    monkeypatch.setattr(trainer, "validate", curve)
+    with pytest.raises(_Crash):
+        _run(data_dir, split, settings, objective=_crash_at(sr_objective(), 23))
+    saved = torch.load(split / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["step"] == 20 and saved["plateau"] == {"since_best": 1, "stopped_at": None}
+    # Had the count been lost, the resumed run would stop at 36 (three ties after 28's best).
+    model_b, summary_b = _run(data_dir, split, settings, seed=123)
+    assert summary_b["resumed_from"] == 20
+    for key in ("steps", "stopped_early", "stopped_at_step", "best_step", "best_val_psnr"):
+        assert summary_b[key] == summary_a[key], key
+    assert summary_b["stopped_at_step"] == 24
+    for key, value in model_a.state_dict().items():
+        assert torch.equal(value, model_b.state_dict()[key]), key
+    log_a, log_b = pd.read_csv(whole / "train_log.csv"), pd.read_csv(split / "train_log.csv")
+    assert log_b["step"].tolist() == list(range(1, 25))
+    for col in ("loss", "l1", "lr", "val_psnr"):
+        pd.testing.assert_series_equal(log_a[col], log_b[col])
+    last_a = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)
+    last_b = torch.load(split / "checkpoints" / "last.pt", weights_only=True)
+    assert last_a["plateau"] == last_b["plateau"] == {"since_best": 2, "stopped_at": 24}
+
+    # Asked again: stopped runs stay stopped, nothing is trained or validated.
+    monkeypatch.setattr(trainer, "validate", _never)
+    _, again = _run(data_dir, split, settings)
+    assert again["steps"] == 24 and again["stopped_at_step"] == 24
+    assert again["best_step"] == 16 and len(pd.read_csv(split / "train_log.csv")) == 24
+
+    # With until_plateau off the same run trains on to its cap.
+    monkeypatch.setattr(trainer, "validate", _Scripted(CURVE[6:]))
+    _, on = _run(data_dir, split, replace(settings, until_plateau=False))
+    assert on["steps"] == 48 and on["stopped_early"] is False and on["best_step"] == 28
+    assert pd.read_csv(split / "train_log.csv")["step"].tolist() == list(range(1, 49))
+
+
+def test_patience_must_be_a_positive_count() -> None:
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="patience"):
+            _settings(patience=bad)
+    assert TrainSettings.from_dict(
+        {"steps": 1, "batch_size": 1, "patch": 8, "until_plateau": True, "patience": 1}
+    ).until_plateau

@@ -29,6 +29,10 @@ Recipe (defaults)
   val split; the checkpoint with the best **balanced accuracy** (``select_on``; ``acc`` is the
   alternative) is kept, the earliest on ties. Balanced accuracy, because disease classes are
   unbalanced and plain accuracy can select a model that predicts the majority class.
+* Early stop (``until_plateau``, off by default): the run stops at the validation that is the
+  ``patience``-th in a row without a new best selection score; ``steps`` (or ``epochs``) is
+  the cap (``srda.train.plateau``); ``summary.json`` says ``stopped_early`` and
+  ``stopped_at_step``, and ``steps`` is then the steps run.
 * Label control: ``shuffle_labels`` permutes the class labels across the subjects of all
   three splits (``permute_labels_by_subject``) and scores the test split against the permuted
   labels, the random-label control of Yagis et al. (2021).
@@ -42,9 +46,9 @@ Outputs in ``out_dir``
 * ``val_predictions.csv``: the same for the val split (selected model).
 * ``classifier_log.csv``: one row per step (``step``, ``loss``, ``train_acc``, ``lr``,
   ``seconds``; ``val_loss``, ``val_acc``, ``val_balanced_acc`` on validation steps).
-* ``checkpoints/best.pt`` (selected model) and ``checkpoints/last.pt`` (with optimiser, for
-  resuming): tensors, numbers, strings only, loadable with ``torch.load(..., weights_only=True)``;
-  ``load_classifier`` rebuilds the network from either.
+* ``checkpoints/best.pt`` (selected model) and ``checkpoints/last.pt`` (with optimiser and
+  the plateau count, for resuming): tensors, numbers, strings only, loadable with
+  ``torch.load(..., weights_only=True)``; ``load_classifier`` rebuilds the network from either.
 * ``summary.json``: steps, best step and val scores, test accuracy, input size, settings.
 """
 
@@ -75,6 +79,7 @@ from srda.errors import InputError
 from srda.models.diagnosis import DiagnosisNet
 from srda.shards import atomic_path, read_meta, read_shard, write_csv
 from srda.train.data import read_classes
+from srda.train.plateau import Plateau
 from srda.train.trainer import (
     PRECISIONS,
     autocast,
@@ -115,6 +120,8 @@ _TRAJECTORY_FREE = (
     "checkpoint_every",
     "eval_batch_size",
     "bn_batches",
+    "until_plateau",
+    "patience",
 )
 
 
@@ -144,6 +151,8 @@ class ClassifierSettings:
     precision: str = "auto"  # as the SR trainer's: auto | fp32 | bf16 | fp16 (CUDA)
     channels_last: bool | str = "auto"  # auto: on with CUDA
     shuffle_labels: bool = False  # the control row: labels permuted across subjects
+    until_plateau: bool = False  # stop once select_on has not improved for `patience` validations
+    patience: int = 5  # validations (units of val_every) without a new best before stopping
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -187,6 +196,14 @@ class ClassifierSettings:
             f"checkpoint_every={self.checkpoint_every} must be >= 0",
         )
         need(self.seed >= 0, f"seed={self.seed} must be >= 0")
+        need(
+            int(self.patience) == self.patience and self.patience >= 1,
+            f"patience={self.patience} must be an integer >= 1 (validations)",
+        )
+        need(
+            not (self.until_plateau and self.val_every == 0),
+            "until_plateau needs val_every >= 1 (it counts validations)",
+        )
         self.upsample = int(self.upsample)
 
     @classmethod
@@ -710,15 +727,22 @@ def _fit(
     sampler = BatchSampler(len(train), settings.batch_size, settings.seed, settings.augment)
 
     start, seconds_before = 0, 0.0
-    best: float | None = None
-    best_step: int | None = None
+    plateau = Plateau(settings.until_plateau, settings.patience)
     best_scores: dict[str, float] = {}
     ckpt = _resumable(last_path, settings, fingerprint) if resume else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
-        best, best_step = ckpt.get("best"), ckpt.get("best_step")
+        plateau = Plateau.resumed(
+            settings.until_plateau,
+            settings.patience,
+            ckpt.get("best"),
+            ckpt.get("best_step"),
+            ckpt.get("plateau"),
+            start,
+            steps,
+        )
         best_scores = dict(ckpt.get("best_scores") or {})
         seconds_before = float(ckpt.get("seconds", 0.0))
         log = _Log(out_dir / LOG_NAME, resume_step=start)
@@ -743,8 +767,9 @@ def _fit(
                 **meta(step),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "best": best,
-                "best_step": best_step,
+                "best": plateau.best,
+                "best_step": plateau.best_step,
+                "plateau": plateau.counts(),
                 "best_scores": best_scores,
                 "seconds": seconds,
             },
@@ -765,10 +790,11 @@ def _fit(
     t0 = time.perf_counter()
     seconds = seconds_before
     val_every, ckpt_every = settings.val_every, settings.checkpoint_interval
+    end = start if plateau.stopped else steps  # the last step this call may train
     bar = tqdm(
         total=steps, initial=min(start, steps), desc="classifier", unit="step", mininterval=1.0
     )
-    for step in range(start + 1, steps + 1):
+    for step in range(start + 1, end + 1):
         x, y = _train_batch(train, sampler, step, settings)
         x, y = _on_device(x, settings, device), y.to(device)
         optimizer.zero_grad(set_to_none=True)
@@ -792,12 +818,10 @@ def _fit(
             "lr": settings.lr,
         }
         if len(val) and ((val_every and step % val_every == 0) or step == steps):
-            recalibrate_bn(model, train, settings, device)
-            scores = _scores(predict_proba(model, val, settings, device), val.labels)
+            scores = validate(model, train, val, settings, device)
             row.update({f"val_{k}": v for k, v in scores.items()})
-            value = scores[settings.select_on]
-            if math.isfinite(value) and (best is None or value > best):
-                best, best_step, best_scores = value, step, scores
+            if plateau.observe(step, scores[settings.select_on]):
+                best_scores = scores
                 save_checkpoint(
                     {**meta(step), "model": model.state_dict(), "val": scores}, best_path
                 )
@@ -809,18 +833,39 @@ def _fit(
                 scores["acc"],
                 scores["balanced_acc"],
                 settings.select_on,
-                best if best is not None else float("nan"),
-                best_step or 0,
+                plateau.best if plateau.best is not None else float("nan"),
+                plateau.best_step or 0,
             )
+            if plateau.due and step < steps:
+                plateau.stop(step)
+                logger.info(
+                    "no better val %s in %d validations (patience %d): stopping at step %d "
+                    "of %d, best at step %s",
+                    settings.select_on,
+                    plateau.since_best,
+                    settings.patience,
+                    step,
+                    steps,
+                    plateau.best_step,
+                )
         seconds = seconds_before + time.perf_counter() - t0
         row["seconds"] = round(seconds, 3)
         log.append(row)
-        if (ckpt_every and step % ckpt_every == 0) or step == steps:
+        if (ckpt_every and step % ckpt_every == 0) or step == steps or plateau.stopped:
             checkpoint(step, seconds)
         bar.update(1)
         bar.set_postfix({"loss": f"{loss_value:.3g}"}, refresh=False)
+        if plateau.stopped:
+            break
     bar.close()
-    if start >= steps:
+    if start and plateau.stopped and plateau.stopped_at == start:
+        logger.info(
+            "%s: classifier stopped on a validation plateau at step %d (cap %d)",
+            last_path,
+            start,
+            steps,
+        )
+    elif start >= steps:
         logger.info("%s: classifier training already complete (%d steps)", last_path, start)
 
     weights = best_path if best_path.exists() else last_path
@@ -829,11 +874,13 @@ def _fit(
     recalibrate_bn(model, train, settings, device)  # no-op for best.pt (same weights, same data)
     model.eval()
     info = {
-        "steps": max(start, steps),
+        # completed steps: the cap, or where the run stopped on a plateau
+        "steps": plateau.stopped_at if plateau.stopped else max(start, steps),
         "resumed_from": start or None,
+        **plateau.summary(),
         "select_on": settings.select_on,
-        "best_step": best_step if best_path.exists() else int(state["step"]),
-        "best_val": best,
+        "best_step": plateau.best_step if best_path.exists() else int(state["step"]),
+        "best_val": plateau.best,
         "best_val_acc": best_scores.get("acc"),
         "best_val_balanced_acc": best_scores.get("balanced_acc"),
         "train_seconds": round(seconds, 3),
@@ -843,6 +890,19 @@ def _fit(
         "channels_last": settings.channels_last,
     }
     return model, info
+
+
+def validate(
+    model: nn.Module,
+    train: SplitData,
+    val: SplitData,
+    settings: ClassifierSettings,
+    device: torch.device,
+) -> dict[str, float]:
+    """Val ``loss``, ``acc`` and ``balanced_acc`` of the current weights (BatchNorm statistics
+    re-estimated on ``train`` first)."""
+    recalibrate_bn(model, train, settings, device)
+    return _scores(predict_proba(model, val, settings, device), val.labels)
 
 
 def _resumable(path: Path, settings: ClassifierSettings, fingerprint: str) -> dict[str, Any] | None:

@@ -38,6 +38,11 @@ Rule (``judge``):
   none before or none inside the last quarter, or the last one before it earlier than half the
   run.
 * Not trained (no log: Bicubic, outside tools): NaN as well, never marked.
+* Stopped on a plateau (``until_plateau``; the run's summary says ``stopped_early``):
+  converged, whatever the window shows. The run's own rule saw ``patience`` validations in a
+  row without a new best, and its length T is where it stopped, so a short patience can leave
+  a last-quarter gain above the tolerance (earlier in the window than the plateau); the gain
+  is still reported.
 
 Limit: with two validations the verdict rests on one difference, and a transient plateau
 between them looks converged.
@@ -75,7 +80,14 @@ CLASSIFIER_LOG = "classifier_log.csv"
 CLASSIFIER_SUMMARY = "summary.json"
 #: Columns the long tables gain.
 TABLE_COLUMNS = ["converged", "last_quarter_gain"]
-COLUMNS = [*KEYS, "converged", "last_quarter_gain", "n_validations", "since_step"]
+COLUMNS = [
+    *KEYS,
+    "converged",
+    "last_quarter_gain",
+    "n_validations",
+    "since_step",
+    "stopped_early",
+]
 CLASSIFIER_COLUMNS = [*COLUMNS, "best_is_last"]
 
 SR_RULE = (
@@ -113,10 +125,25 @@ def judge(
     total: int,
     tolerance: float,
     best_is_last: bool | None = None,
+    stopped_early: bool = False,
 ) -> dict[str, Any]:
     """The verdict on one validation curve (the module docstring's rule): ``converged``
     (True, False or None: too short to judge), ``last_quarter_gain``, ``n_validations``,
-    ``since_step``. Validations with a non-finite score are not counted."""
+    ``since_step``, ``stopped_early``. Validations with a non-finite score are not counted;
+    a run ``stopped_early`` on a plateau is converged."""
+    out = _judge_curve(steps, scores, total, tolerance, best_is_last)
+    if stopped_early:
+        out["converged"] = True
+    return {**out, "stopped_early": bool(stopped_early)}
+
+
+def _judge_curve(
+    steps: Sequence[float] | np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    total: int,
+    tolerance: float,
+    best_is_last: bool | None,
+) -> dict[str, Any]:
     steps = np.asarray(steps, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
     ok = np.isfinite(scores) & np.isfinite(steps)
@@ -148,6 +175,7 @@ def not_judged() -> dict[str, Any]:
         "last_quarter_gain": float("nan"),
         "n_validations": 0,
         "since_step": float("nan"),
+        "stopped_early": False,
     }
 
 
@@ -207,7 +235,8 @@ def sr_verdict(sr_dir: Path) -> dict[str, Any]:
     log = read_log(path, SR_SCORE)
     training = _read_json(sr_dir / "run.json").get("training") or {}
     total = _total(log, training.get("steps"))
-    verdict = judge(*_validations(log, SR_SCORE), total, SR_TOLERANCE_DB)
+    stopped = bool(training.get("stopped_early"))
+    verdict = judge(*_validations(log, SR_SCORE), total, SR_TOLERANCE_DB, None, stopped)
     if verdict["converged"] is None:
         logger.warning("%s: too few validations to judge convergence", path)
     return verdict
@@ -232,7 +261,8 @@ def classifier_verdict(folder: Path) -> dict[str, Any]:
         best_is_last = int(steps[int(np.nanargmax(scores))]) == total
     else:
         best_is_last = None
-    verdict = judge(steps, scores, total, CLASSIFIER_TOLERANCE, best_is_last)
+    stopped = bool(summary.get("stopped_early"))
+    verdict = judge(steps, scores, total, CLASSIFIER_TOLERANCE, best_is_last, stopped)
     if verdict["converged"] is None:
         logger.warning("%s: too few validations to judge convergence", path)
     return {**verdict, "best_is_last": best_is_last}

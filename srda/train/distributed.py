@@ -26,6 +26,9 @@ Semantics (the trainer relies on them):
 * **Side effects.** Only rank 0 validates, writes ``train_log.csv`` and checkpoints, and shows
   progress; logged losses are averaged over processes. Every process resumes from the same
   ``last.pt``.
+* **Early stop.** With ``until_plateau`` rank 0 decides after each validation whether the
+  patience has run out and broadcasts it (:func:`decided_on_main`); every process stops at the
+  same step, and a resumed run reads the same plateau count from ``last.pt`` on every process.
 """
 
 from __future__ import annotations
@@ -266,3 +269,18 @@ def mean_over_ranks(values: list[float], ctx: DistContext, device: torch.device)
     t = torch.tensor(values, dtype=torch.float64, device=where)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return (t / ctx.world_size).tolist()
+
+
+def decided_on_main(flag: bool, ctx: DistContext, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every process (the flag itself for a single process).
+
+    For decisions only rank 0 can take because only it validates (an early stop on a plateau):
+    every process must call this at the same step, and all then act alike, so none is left
+    waiting in a collective call the others have stopped making.
+    """
+    if not ctx.parallel:
+        return bool(flag)
+    where = torch.device(device) if backend_for(device) == "nccl" else torch.device("cpu")
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=where)
+    dist.broadcast(t, src=0)
+    return bool(t.item())

@@ -8,8 +8,9 @@ shared, so methods are compared under the same budget.
 Outputs in ``out_dir``:
 
 * ``checkpoints/last.pt``: model, optimiser, scheduler (and fp16 grad-scaler) state, step,
-  best validation PSNR, torch RNG states; written every ``checkpoint_every`` steps and at the
-  end. A run that finds it resumes from it and reproduces an uninterrupted run exactly (CPU).
+  best validation PSNR, the plateau count (``until_plateau``), torch RNG states; written every
+  ``checkpoint_every`` steps, at the end and at an early stop. A run that finds it resumes
+  from it and reproduces an uninterrupted run exactly (CPU).
 * ``checkpoints/best.pt``: model state, step and val_psnr of the best validation so far.
 * ``train_log.csv``: one row per step (step, loss, the objective's terms, lr, seconds,
   val_psnr on validation steps).
@@ -22,7 +23,12 @@ Data parallel (several processes, e.g. ``torchrun --nproc_per_node 4``; see
 global batch of one step and each process trains on its ``batch_size / world_size`` slice of
 it; DDP averages the gradients, so the steps equal a single-process run's (up to rounding, and
 except for batch norm statistics on CPU). The learning rate is not rescaled: the global batch
-did not change. Only rank 0 validates and writes logs and checkpoints.
+did not change. Only rank 0 validates and writes logs and checkpoints; it also decides an
+early stop on a plateau and tells the other processes (``distributed.decided_on_main``).
+
+``until_plateau`` (with ``patience``, counted in validations): the run stops at the validation
+that is the ``patience``-th in a row without a new best validation PSNR; ``steps`` is the cap
+(``srda.train.plateau``). The summary says ``stopped_early`` and ``stopped_at_step``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from srda.shards import atomic_path, read_shard
 from srda.train import distributed
 from srda.train.data import PatchSampler, load_split, prefetch
 from srda.train.losses import predict_sr
+from srda.train.plateau import Plateau
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,8 @@ _TRAJECTORY_FREE = (
     "val_batch_size",
     "loader_workers",
     "pin_memory",
+    "until_plateau",
+    "patience",
 )
 
 Objective = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]]
@@ -98,6 +107,8 @@ class TrainSettings:
     grad_clip: float | None = None  # max global gradient norm
     seed: int = 0
     val_batch_size: int = 4  # whole images per validation forward pass
+    until_plateau: bool = False  # stop once val PSNR has not improved for `patience` validations
+    patience: int = 5  # validations (units of val_every) without a new best before stopping
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -127,6 +138,10 @@ class TrainSettings:
         need(self.seed >= 0, f"seed={self.seed} must be >= 0")
         need(self.val_batch_size >= 1, f"val_batch_size={self.val_batch_size} must be >= 1")
         need(self.loader_workers >= 0, f"loader_workers={self.loader_workers} must be >= 0")
+        need(
+            int(self.patience) == self.patience and self.patience >= 1,
+            f"patience={self.patience} must be an integer >= 1 (validations)",
+        )
         for key in ("channels_last", "pin_memory"):
             value = getattr(self, key)
             need(isinstance(value, bool) or value == "auto", f"{key}={value!r}: bool or auto")
@@ -421,6 +436,8 @@ def train(
             "trained": False,
             "reason": reason,
             "steps": 0,
+            "stopped_early": False,
+            "stopped_at_step": None,
             "parameters": n_trainable,
             "best_val_psnr": None,
             "best_step": None,
@@ -481,8 +498,7 @@ def _train(
     scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" else None
 
     start, seconds_before = 0, 0.0
-    best_val: float | None = None
-    best_step: int | None = None
+    plateau = Plateau(settings.until_plateau, settings.patience)
     last_val: float | None = None
     if last_path.exists():
         try:
@@ -496,7 +512,15 @@ def _train(
             scaler.load_state_dict(ckpt["scaler"])
         _set_rng_state(ckpt["rng"], device)
         start = int(ckpt["step"])
-        best_val, best_step = ckpt.get("best_val_psnr"), ckpt.get("best_step")
+        plateau = Plateau.resumed(
+            settings.until_plateau,
+            settings.patience,
+            ckpt.get("best_val_psnr"),
+            ckpt.get("best_step"),
+            ckpt.get("plateau"),
+            start,
+            settings.steps,
+        )
         last_val = ckpt.get("last_val_psnr")
         seconds_before = float(ckpt.get("seconds", 0.0))
         _warn_changed(ckpt.get("settings") or {}, settings, last_path)
@@ -519,8 +543,9 @@ def _train(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else {},
-                "best_val_psnr": best_val,
-                "best_step": best_step,
+                "best_val_psnr": plateau.best,
+                "best_step": plateau.best_step,
+                "plateau": plateau.counts(),
                 "last_val_psnr": last_val,
                 "seconds": seconds,
                 "rng": _rng_state(device),
@@ -530,7 +555,15 @@ def _train(
         )
 
     steps, val_every, ckpt_every = settings.steps, settings.val_every, settings.checkpoint_interval
-    if start >= steps:
+    end = start if plateau.stopped else steps  # the last step this call may train
+    if plateau.stopped:
+        logger.info(
+            "%s: stopped on a validation plateau at step %d (cap %d): not training",
+            last_path,
+            plateau.stopped_at,
+            steps,
+        )
+    elif start >= steps:
         if start > steps:
             logger.warning(
                 "%s is at step %d, past the %d asked: not training", last_path, start, steps
@@ -548,9 +581,9 @@ def _train(
         mininterval=1.0,
         disable=not ctx.is_main,
     )
-    batches = prefetch(sampler, start + 1, steps, settings.loader_workers, settings.pin_memory)
+    batches = prefetch(sampler, start + 1, end, settings.loader_workers, settings.pin_memory)
     with closing(batches):
-        for step, batch in zip(range(start + 1, steps + 1), batches, strict=True):
+        for step, batch in zip(range(start + 1, end + 1), batches, strict=True):
             batch = distributed.shard_batch(batch, ctx)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             if settings.channels_last:
@@ -604,8 +637,7 @@ def _train(
                     settings.val_batch_size,
                 )
                 last_val = val_psnr
-                if not math.isnan(val_psnr) and (best_val is None or val_psnr > best_val):
-                    best_val, best_step = val_psnr, step
+                if plateau.observe(step, val_psnr):
                     save_checkpoint(
                         {"model": model.state_dict(), "step": step, "val_psnr": val_psnr}, best_path
                     )
@@ -615,14 +647,28 @@ def _train(
                     steps,
                     loss_value,
                     val_psnr,
-                    best_val if best_val is not None else float("nan"),
-                    best_step or 0,
+                    plateau.best if plateau.best is not None else float("nan"),
+                    plateau.best_step or 0,
                 )
+            if settings.until_plateau and validating and step < steps:  # rank 0 decides
+                if distributed.decided_on_main(plateau.due, ctx, device):
+                    plateau.stop(step)
+                    if ctx.is_main:
+                        logger.info(
+                            "no better validation PSNR in %d validations (patience %d): "
+                            "stopping at step %d of %d, best %.3f dB at step %s",
+                            plateau.since_best,
+                            settings.patience,
+                            step,
+                            steps,
+                            plateau.best if plateau.best is not None else float("nan"),
+                            plateau.best_step,
+                        )
             seconds = seconds_before + time.perf_counter() - t0
             row["seconds"] = round(seconds, 3)
             row["val_psnr"] = val_psnr
             log.append(row)
-            if (ckpt_every and step % ckpt_every == 0) or step == steps:
+            if (ckpt_every and step % ckpt_every == 0) or step == steps or plateau.stopped:
                 checkpoint(step, seconds)
 
             bar.update(1)
@@ -630,14 +676,18 @@ def _train(
             if last_val is not None:
                 postfix["val_psnr"] = f"{last_val:.2f}"
             bar.set_postfix(postfix, refresh=False)
+            if plateau.stopped:
+                break
     bar.close()
 
     return {
         "trained": True,
-        "steps": max(start, steps),
+        # completed steps: the cap, or where the run stopped on a plateau
+        "steps": plateau.stopped_at if plateau.stopped else max(start, steps),
         "resumed_from": start if start else None,
-        "best_val_psnr": best_val,
-        "best_step": best_step,
+        **plateau.summary(),
+        "best_val_psnr": plateau.best,
+        "best_step": plateau.best_step,
         "last_val_psnr": last_val,
         "seconds": round(seconds, 3),
         "checkpoints": {

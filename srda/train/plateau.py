@@ -1,0 +1,102 @@
+"""Stopping a run on a validation plateau (``until_plateau``): the SR trainer and the Table III
+classifier share this bookkeeping.
+
+After every validation the trainer calls :meth:`Plateau.observe` with the step and the score
+it selects on (validation PSNR, or the classifier's ``select_on`` score). A score improves when
+it is not NaN and strictly above the best so far: the rule that picks ``best.pt``, so a tie
+keeps the earlier step and does not reset the count. With ``enabled`` (``until_plateau``), the
+patience is :attr:`Plateau.due` at the validation that brings the count of validations since
+the last improvement to ``patience``, and the trainer stops there (:meth:`Plateau.stop`) unless
+that validation is at the cap (the configured steps): a run that reaches its cap did not stop
+early. The best checkpoint is the one kept.
+
+The state (best, its step, validations since it, the step the run stopped at) goes into the
+resume checkpoint (:meth:`counts` and :meth:`resumed`), so a resumed run counts on from where
+the interrupted one was and stops at the same step. Whether the patience has run out is
+decided again on resume from the saved count and the settings of the resumed run: the same
+settings keep a stopped run stopped; ``until_plateau`` off, or a larger patience, trains on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Plateau:
+    """The best validation score so far and the validations since it improved."""
+
+    enabled: bool
+    patience: int
+    best: float | None = None
+    best_step: int | None = None
+    since_best: int = 0  # validations since the best one (0 right after an improvement)
+    stopped_at: int | None = None  # the step the run stopped at on the plateau
+
+    def __post_init__(self) -> None:
+        if int(self.patience) != self.patience or self.patience < 1:
+            raise ValueError(f"patience={self.patience} must be an integer >= 1 (validations)")
+
+    def observe(self, step: int, score: float) -> bool:
+        """Count one validation; True when ``score`` is a new best."""
+        improved = not math.isnan(score) and (self.best is None or score > self.best)
+        if improved:
+            self.best, self.best_step, self.since_best = float(score), int(step), 0
+        else:
+            self.since_best += 1
+        return improved
+
+    @property
+    def due(self) -> bool:
+        """Whether the patience has run out (always False when not ``enabled``)."""
+        return bool(self.enabled) and self.since_best >= self.patience
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at is not None
+
+    def stop(self, step: int) -> None:
+        """Stop at ``step`` on a decision taken elsewhere (data parallel: by rank 0)."""
+        if self.stopped_at is None:
+            self.stopped_at = int(step)
+
+    def counts(self) -> dict[str, Any]:
+        """What a checkpoint keeps besides the best score and its step (which the trainers
+        already save under their own names): numbers and None only."""
+        return {"since_best": self.since_best, "stopped_at": self.stopped_at}
+
+    @classmethod
+    def resumed(
+        cls,
+        enabled: bool,
+        patience: int,
+        best: float | None,
+        best_step: int | None,
+        counts: dict[str, Any] | None,
+        step: int,
+        cap: int,
+    ) -> Plateau:
+        """The state saved at ``step`` (``counts`` as :meth:`counts` gave them), under this
+        run's settings and its cap of ``cap`` steps. A checkpoint without counts (written
+        before this option existed) counts from 0."""
+        counts = counts or {}
+        plateau = cls(
+            enabled=enabled,
+            patience=patience,
+            best=best,
+            best_step=best_step,
+            since_best=int(counts.get("since_best") or 0),
+        )
+        if plateau.due:  # stopped before, or a smaller patience now: stops where it is
+            saved = counts.get("stopped_at")
+            if saved is not None:
+                plateau.stopped_at = int(saved)
+            elif step < cap:
+                plateau.stopped_at = int(step)
+        return plateau
+
+    def summary(self) -> dict[str, Any]:
+        """``stopped_early`` and ``stopped_at_step`` (None unless stopped) for a run summary."""
+        return {"stopped_early": self.stopped, "stopped_at_step": self.stopped_at}
