@@ -121,7 +121,22 @@ def _validate(schema: dict[str, Any], instance: Any, node: dict[str, Any], where
     if error is not None:
         path = ".".join(str(p) for p in error.absolute_path)
         where = ".".join(p for p in (where, path) if p) or "(top level)"
-        raise ConfigError("config", f"{where}: {error.message}")
+        raise ConfigError("config", f"{where}: {error.message}{_did_you_mean(error)}")
+
+
+def _did_you_mean(error: jsonschema.exceptions.ValidationError) -> str:
+    """For a misspelt key: the closest keys the schema knows at that place."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return ""
+    known = list(error.schema.get("properties", {}))
+    hints = []
+    for key in error.instance:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"'{key}': did you mean '{close[0]}'?")
+    return ("; " + "; ".join(hints)) if hints else ""
 
 
 def _select(requested: Any, known: dict[str, Any], kind: str) -> list[str]:
@@ -175,10 +190,17 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
     synthetic_base = schema_defaults(schema, schema["$defs"]["synthetic_settings"])
     datasets = {}
     for ds, entry in config["datasets"].items():
+        # A preset's per-dataset entry is found by the dataset's key or by the paper's name
+        # of the data set it stands in for (the key wins): your own data at the paper's sizes.
+        paper_name = deep_merge(dataset_base, config.get("dataset_defaults", {}), entry)[
+            "paper_name"
+        ]
+        by_name = preset.get("datasets", {})
         merged = deep_merge(
             dataset_base,
             preset.get("dataset_defaults", {}),
-            preset.get("datasets", {}).get(ds, {}),
+            by_name.get(paper_name, {}) if paper_name else {},
+            by_name.get(ds, {}),
             config.get("dataset_defaults", {}),
             entry,
         )
@@ -236,10 +258,14 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
 
 
 def dataset_job_settings(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """What the data stage of one dataset needs (so a change elsewhere does not rerun it)."""
+    """What the data stage of one dataset needs (so a change elsewhere does not rerun it; a
+    real dataset's stage does not see the embedded cohort's ``synthetic`` settings)."""
+    ds = cfg["datasets"][dataset]
+    if ds["source"] != "synthetic":
+        ds = {k: v for k, v in ds.items() if k != "synthetic"}
     return {
         "name": dataset,
-        **cfg["datasets"][dataset],
+        **ds,
         "scales": cfg["scales"],
         "split": cfg["split"],
         "split_fractions": cfg["split_fractions"],

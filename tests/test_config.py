@@ -90,6 +90,39 @@ def test_run_selection_and_unknown_names(base_config):
         resolve({**base_config, "run_methods": ["nope"]})
 
 
+def test_your_own_data_takes_the_paper_presets_sizes_by_paper_name(base_config, tmp_path):
+    config = copy.deepcopy(base_config)
+    config["preset"] = "paper"
+    config["datasets"]["kaggle-alzheimer"] = {
+        "source": "folders",
+        "path": str(tmp_path),
+        "paper_name": "Demented-MRI",
+    }
+    config["datasets"]["unnamed"] = {"source": "folders", "path": str(tmp_path)}
+    cfg = resolve(config)
+    own = cfg["datasets"]["kaggle-alzheimer"]
+    assert (own["hr_size"], own["patch"], own["batch_size"]) == (208, 64, 8)
+    assert own["paper_name"] == "Demented-MRI"
+    other = cfg["datasets"]["unnamed"]  # no paper_name: the preset's dataset defaults only
+    assert (other["hr_size"], other["batch_size"]) == (128, 16)
+    # the entry's own settings still win over the preset's
+    config["datasets"]["kaggle-alzheimer"]["batch_size"] = 4
+    assert resolve(config)["datasets"]["kaggle-alzheimer"]["batch_size"] == 4
+    config["datasets"]["kaggle-alzheimer"]["paper_name"] = "Demented-mri"
+    with pytest.raises(ConfigError, match="datasets.kaggle-alzheimer.paper_name"):
+        resolve(config)
+
+
+def test_synthetic_settings_do_not_reach_a_real_datasets_data_stage(base_config, tmp_path):
+    config = copy.deepcopy(base_config)
+    config["datasets"]["adni-mri"].update(source="nifti", path=str(tmp_path), labels="x.csv")
+    before = dataset_job_settings(resolve(config), "adni-mri")
+    config["datasets"]["adni-mri"]["synthetic"] = {"kind": "volumes", "severity": 2.0}
+    after = dataset_job_settings(resolve(config), "adni-mri")
+    assert before == after and "synthetic" not in after
+    assert "synthetic" in dataset_job_settings(resolve(base_config), "adni-mri")
+
+
 def test_overlay_adds_a_real_dataset(base_config, tmp_path):
     config = copy.deepcopy(base_config)
     config["datasets"]["mine"] = {"source": "nifti", "path": str(tmp_path), "labels": "x.csv"}
@@ -236,3 +269,19 @@ def test_job_settings_files_are_named_by_their_content(tmp_path):
     assert b != a and json.loads(Path(a).read_text())["x"] == 1
     assert Path(write_job_settings({"rows": [1]}, tmp_path)).name.startswith("settings-")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_misspelt_key_gets_the_closest_known_one(base_config):
+    config = copy.deepcopy(base_config)
+    config["sedds"] = [1]
+    with pytest.raises(ConfigError, match="'sedds': did you mean 'seeds'"):
+        resolve(config)
+    config = copy.deepcopy(base_config)
+    config["diagnosis"] = {"until_plateu": True}
+    with pytest.raises(ConfigError, match="diagnosis: .*did you mean 'until_plateau'"):
+        resolve(config)
+    config = copy.deepcopy(base_config)
+    config["zzz"] = 1
+    with pytest.raises(ConfigError) as refused:
+        resolve(config)
+    assert "did you mean" not in str(refused.value)  # nothing close: no guess

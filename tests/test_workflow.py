@@ -206,6 +206,28 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 
 @pytest.mark.slow
+def test_leakage_study_runs_the_other_split_on_the_same_cohort(smoke_run):
+    snakemake(smoke_run, "leakage", "--cores", "2", "--config", "preset=smoke")
+    tables = smoke_run / "results/tables"
+    long = pd.read_csv(tables / "leakage.csv")
+    assert set(long["split_mode"]) == {"subjects", "slices"}
+    assert set(long["method"]) == {"bicubic", "srda", "lr", "hr", "hr_shuffled"}
+    leaked = long.groupby(["dataset", "split_mode"])["leaked_subjects"].max()
+    assert leaked.xs("subjects", level="split_mode").eq(0).all()  # the split by subject
+    assert leaked[("adni-mri", "slices")] > 0  # a 3D subject's slices land in train and test
+    # One image per subject (the 2D set): both splits are the same partition, the same scores
+    two_d = long[(long["dataset"] == "demented-mri")].pivot_table(
+        index=["method", "level", "metric"], columns="split_mode", values="value"
+    )
+    assert (two_d["slices"] == two_d["subjects"]).all()
+    assert "slices minus subjects" in (tables / "leakage.md").read_text().lower()
+    assert (smoke_run / "results/figures/leakage.png").stat().st_size > 0
+    # The main run's results were reused, not redone
+    out = snakemake(smoke_run, "-n", "--config", "preset=smoke")
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
 def test_changing_one_dataset_reruns_only_its_jobs(smoke_run):
     out = snakemake(
         smoke_run,
