@@ -29,7 +29,7 @@ import pandas as pd
 from srda.diagnosis.metrics import evaluate_predictions
 from srda.errors import InputError
 from srda.reference_rows import REFERENCE_ROWS, table_order
-from srda.report.table3 import read_row_predictions
+from srda.report.table3 import SCORE_COLUMNS, read_row_predictions
 from srda.shards import atomic_path, write_csv
 
 logger = logging.getLogger(__name__)
@@ -42,13 +42,7 @@ COLUMNS = [
     "seed",
     "split_mode",
     "method",
-    "level",
-    "metric",
-    "value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "n_subjects",
+    *SCORE_COLUMNS,
     "leaked_subjects",
 ]
 Z95 = 1.959963984540054

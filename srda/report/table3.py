@@ -90,15 +90,12 @@ HEADROOM_COLUMNS = [
     "p_holm",
     "verdict",
 ]
+#: One score of one classifier: level (slice | subject), metric, value with its interval,
+#: images and subjects it rests on.
+SCORE_COLUMNS = ["level", "metric", "value", "ci_low", "ci_high", "n", "n_subjects"]
 LONG_COLUMNS = [
     *KEYS,
-    "level",
-    "metric",
-    "value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "n_subjects",
+    *SCORE_COLUMNS,
     "p_value",
     "p_holm",
     "test",
