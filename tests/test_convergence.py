@@ -252,3 +252,29 @@ def test_tables_carry_the_columns_and_mark_unfinished_rows(tmp_path):
     assert list(flags["srda"]) == [False] and list(flags["bicubic"]) == [True]
     md = (out / "table3_diagnosis.md").read_text()
     assert "| SRDA† |" in md and "| HR |" in md and "selected step was its last" in md
+
+
+def test_plateau_replay_script_counts_early_stops_and_changed_models(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "plateau_replay", Path(__file__).parent.parent / "scripts/plateau_replay.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    _sr_log(tmp_path / "d/x4/sr/rcan/seed0", 400, {200: 22.0, 400: 22.5}, planned=400)
+    # flat after 100: patience 1 stops at 200 keeping 100's model, the tables' model too
+    _classifier_log(
+        Path(diagnosis_dir(tmp_path, "d", 4, "hr", 0)), 300, {100: 0.7, 200: 0.7, 300: 0.6}
+    )
+    # a later best: patience 1 would stop at 200 and keep another model than 300's
+    _classifier_log(
+        Path(diagnosis_dir(tmp_path, "d", 4, "lr", 0)), 300, {100: 0.5, 200: 0.4, 300: 0.6}
+    )
+    table = script.summarise(script.runs(tmp_path), [1, 5]).set_index(["kind", "patience"])
+    assert table.loc[("sr", 1), "stopped_early"] == 0  # two validations: the cap comes first
+    assert table.loc[("classifier", 1), "stopped_early"] == 2
+    assert table.loc[("classifier", 1), "other_model"] == 1
+    assert table.loc[("classifier", 1), "steps_saved_share"] == pytest.approx(1 - 400 / 600)
+    assert table.loc[("classifier", 5), "stopped_early"] == 0
+    assert script.main([str(tmp_path / "nothing")]) == 1

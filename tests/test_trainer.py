@@ -613,3 +613,22 @@ def test_patience_must_be_a_positive_count() -> None:
     assert TrainSettings.from_dict(
         {"steps": 1, "batch_size": 1, "patch": 8, "until_plateau": True, "patience": 1}
     ).until_plateau
+
+
+def test_plateau_replay_on_a_logged_curve() -> None:
+    from srda.train.plateau import replay
+
+    steps = [4 * (k + 1) for k in range(len(CURVE))]  # CURVE at 4, 8, ..., 48 (cap 48)
+    out = replay(steps, CURVE, patience=2, cap=48)
+    assert out == {
+        "stopped_at": 24,
+        "steps_run": 24,
+        "best_step": 16,
+        "best_step_without": 28,  # 13.0 at 28: the stop at 24 would keep another model
+        "same_model": False,
+    }
+    late = replay(steps, CURVE, patience=5, cap=48)
+    assert late["stopped_at"] is None and late["steps_run"] == 48 and late["same_model"]
+    # 100 / 200 / 300 of 300 with patience 1: stops at 200 when 200 is no better than 100
+    assert replay([100, 200, 300], [0.6, 0.6, 0.7], 1, 300)["stopped_at"] == 200
+    assert replay([100, 200, 300], [0.6, 0.65, 0.7], 1, 300)["stopped_at"] is None

@@ -100,3 +100,29 @@ class Plateau:
     def summary(self) -> dict[str, Any]:
         """``stopped_early`` and ``stopped_at_step`` (None unless stopped) for a run summary."""
         return {"stopped_early": self.stopped, "stopped_at_step": self.stopped_at}
+
+
+def replay(steps: list[int], scores: list[float], patience: int, cap: int) -> dict[str, Any]:
+    """Where ``until_plateau`` with ``patience`` would have stopped a run that logged these
+    validations (step, score) without it, and whether it would have kept the same model.
+
+    Exact for a run with the same settings otherwise: the rule changes nothing before the step
+    it stops at, so the validations up to there are the ones logged. ``stopped_at`` is None
+    when the run would have gone to its cap; ``same_model`` says whether the best validation up
+    to the stop is the run's overall best (then the tables are unchanged)."""
+    full = Plateau(False, patience)
+    for step, score in zip(steps, scores, strict=True):
+        full.observe(step, score)
+    early = Plateau(True, patience)
+    for step, score in zip(steps, scores, strict=True):
+        early.observe(step, score)
+        if early.due and step < cap:
+            early.stop(step)
+            break
+    return {
+        "stopped_at": early.stopped_at,
+        "steps_run": early.stopped_at if early.stopped else cap,
+        "best_step": early.best_step,
+        "best_step_without": full.best_step,
+        "same_model": early.best_step == full.best_step,
+    }
