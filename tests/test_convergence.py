@@ -110,26 +110,29 @@ def test_a_classifier_whose_best_step_is_its_last_is_flagged():
 # The logs on disk
 
 
-def test_a_run_stopped_on_a_plateau_is_converged_and_says_so():
-    # Stopped at 2000 of a 4000-step cap, patience 2 x 100: the window from 1400 holds the best
-    # (1800), so the curve alone would read "still improving".
+def test_a_run_stopped_on_a_plateau_is_judged_by_its_curve_and_says_so():
+    # Stopped at 2000 of a 4000-step cap after a short plateau (1800 to 2000): the window from
+    # 1400 holds the best (1800), so it still reads "improving"; a long plateau reads converged.
     steps, scores = [1400, 1500, 1600, 1700, 1800, 1900, 2000], [20, 20, 21, 21, 22, 21.9, 22]
-    assert convergence.judge(steps, scores, 2000, SR_TOL)["converged"] is False
-    v = convergence.judge(steps, scores, 2000, SR_TOL, stopped_early=True)
-    assert v["converged"] is True and v["stopped_early"] is True
-    assert v["last_quarter_gain"] == pytest.approx(2.0)  # still reported
+    short = convergence.judge(steps, scores, 2000, SR_TOL, stopped_early=True)
+    assert short["converged"] is False and short["stopped_early"] is True
+    assert short["last_quarter_gain"] == pytest.approx(2.0)
+    flat = [22.0] * 7  # no new best after 1400, before the last quarter (1500)
+    long = convergence.judge(steps, flat, 2000, SR_TOL, stopped_early=True)
+    assert long["converged"] is True and long["stopped_early"] is True
     assert convergence.judge(steps, scores, 2000, SR_TOL)["stopped_early"] is False
 
 
 def test_the_summaries_stopped_early_reaches_the_verdict(tmp_path):
     sr_dir = tmp_path / "d" / "x4" / "sr" / "srda" / "seed0"
-    _sr_log(sr_dir, 400, {100: 20.0, 200: 22.0, 300: 21.0, 400: 21.5})
+    # still improving in its last quarter though it stopped early: the dagger stays
+    _sr_log(sr_dir, 400, {100: 20.0, 200: 21.0, 300: 22.0, 400: 21.5})
     (sr_dir / "run.json").write_text(
         json.dumps({"training": {"steps": 400, "stopped_early": True}})
     )
     frame = convergence.sr_convergence(tmp_path, [("d", 4, "srda", 0)])
     assert frame["stopped_early"].tolist() == [True]
-    assert frame["converged"].tolist() == [True]
+    assert frame["converged"].tolist() == [False]
     hr = Path(diagnosis_dir(tmp_path, "d", 4, "hr", 0))
     _classifier_log(hr, 300, {100: 0.4, 200: 0.5, 300: 0.6})
     frame = convergence.classifier_convergence(tmp_path, [("d", 4, "hr", 0)], [], 0)

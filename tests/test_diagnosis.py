@@ -404,7 +404,12 @@ def test_classifier_until_plateau_stops_at_the_expected_step(tmp_path, monkeypat
     assert log["step"].tolist() == list(range(1, 13))
     assert log["val_balanced_acc"].dropna().tolist() == PLATEAU_CURVE[:6]
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
-    assert last["step"] == 12 and last["plateau"] == {"since_best": 2, "stopped_at": 12}
+    assert last["step"] == 12 and last["plateau"] == {
+        "since_best": 2,
+        "stopped_at": 12,
+        "longest_before_last": 1,
+        "last_val_step": 12,
+    }
 
     monkeypatch.setattr(classifier, "validate", _ScriptedScores(PLATEAU_CURVE))
     off = fit_and_predict(*args, _plateau(until_plateau=False), tmp_path / "off")
@@ -434,7 +439,12 @@ def test_classifier_until_plateau_resumes_exactly(tmp_path, monkeypatch):
     with pytest.raises(_Crash):
         fit_and_predict(*args, settings, tmp_path / "split")
     saved = torch.load(tmp_path / "split" / "checkpoints" / "last.pt", weights_only=True)
-    assert saved["step"] == 10 and saved["plateau"] == {"since_best": 1, "stopped_at": None}
+    assert saved["step"] == 10 and saved["plateau"] == {
+        "since_best": 1,
+        "stopped_at": None,
+        "longest_before_last": 1,
+        "last_val_step": 10,
+    }
 
     # Had the count been lost, the resumed run would stop at step 14, not 12.
     monkeypatch.setattr(classifier, "_train_batch", train_batch)

@@ -94,6 +94,17 @@ def test_inflation_is_slices_minus_subjects_with_a_wider_interval(settings):
     assert (row["ci_high"] - row["ci_low"]).item() > widest
 
 
+def test_without_intervals_the_table_and_inflation_still_render(settings, tmp_path):
+    settings["bootstrap"] = 0  # the schema allows it: no intervals anywhere
+    leakage.write_leakage(settings, tmp_path / "tables", tmp_path / "figures")
+    long = pd.read_csv(tmp_path / "tables/leakage.csv")
+    assert long["ci_low"].isna().all() and long["value"].notna().all()
+    gain = leakage.inflation(long)
+    assert gain["value"].dropna().round(3).isin([0.25, 0.0]).all()
+    assert gain["ci_low"].isna().all()
+    assert "+0.250" in (tmp_path / "tables/leakage.md").read_text()
+
+
 def test_needs_one_run_per_split_mode(settings):
     settings["runs"][1]["split_mode"] = "subjects"
     with pytest.raises(ValueError, match="one run per split mode"):

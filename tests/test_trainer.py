@@ -539,7 +539,12 @@ def test_until_plateau_stops_at_the_expected_step(data_dir, tmp_path, monkeypatc
     assert log["step"].tolist() == list(range(1, 25))
     assert log["val_psnr"].dropna().tolist() == CURVE[:6]
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
-    assert last["step"] == 24 and last["plateau"] == {"since_best": 2, "stopped_at": 24}
+    assert last["step"] == 24 and last["plateau"] == {
+        "since_best": 2,
+        "stopped_at": 24,
+        "longest_before_last": 1,
+        "last_val_step": 24,
+    }
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
     assert best["step"] == 16 and summary["weights"].endswith("best.pt")
 
@@ -576,7 +581,12 @@ def test_until_plateau_resumes_exactly(data_dir, tmp_path, monkeypatch) -> None:
     with pytest.raises(_Crash):
         _run(data_dir, split, settings, objective=_crash_at(sr_objective(), 23))
     saved = torch.load(split / "checkpoints" / "last.pt", weights_only=True)
-    assert saved["step"] == 20 and saved["plateau"] == {"since_best": 1, "stopped_at": None}
+    assert saved["step"] == 20 and saved["plateau"] == {
+        "since_best": 1,
+        "stopped_at": None,
+        "longest_before_last": 1,
+        "last_val_step": 20,
+    }
     # Had the count been lost, the resumed run would stop at 36 (three ties after 28's best).
     model_b, summary_b = _run(data_dir, split, settings, seed=123)
     assert summary_b["resumed_from"] == 20
@@ -591,7 +601,8 @@ def test_until_plateau_resumes_exactly(data_dir, tmp_path, monkeypatch) -> None:
         pd.testing.assert_series_equal(log_a[col], log_b[col])
     last_a = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)
     last_b = torch.load(split / "checkpoints" / "last.pt", weights_only=True)
-    assert last_a["plateau"] == last_b["plateau"] == {"since_best": 2, "stopped_at": 24}
+    assert last_a["plateau"] == last_b["plateau"]
+    assert last_b["plateau"]["stopped_at"] == 24
 
     # Asked again: stopped runs stay stopped, nothing is trained or validated.
     monkeypatch.setattr(trainer, "validate", _never)
@@ -604,6 +615,17 @@ def test_until_plateau_resumes_exactly(data_dir, tmp_path, monkeypatch) -> None:
     _, on = _run(data_dir, split, replace(settings, until_plateau=False))
     assert on["steps"] == 48 and on["stopped_early"] is False and on["best_step"] == 28
     assert pd.read_csv(split / "train_log.csv")["step"].tolist() == list(range(1, 49))
+
+    # Switched on again after that: it would have stopped at 24, so the run starts over and
+    # ends as a fresh run does (not at its cap with step 28's model).
+    monkeypatch.setattr(trainer, "validate", _Scripted(CURVE))
+    model_c, again_on = _run(data_dir, split, settings)
+    assert again_on["resumed_from"] is None
+    for key in ("steps", "stopped_early", "stopped_at_step", "best_step", "best_val_psnr"):
+        assert again_on[key] == summary_a[key], key
+    for key, value in model_a.state_dict().items():
+        assert torch.equal(value, model_c.state_dict()[key]), key
+    assert pd.read_csv(split / "train_log.csv")["step"].tolist() == list(range(1, 25))
 
 
 def test_patience_must_be_a_positive_count() -> None:
@@ -632,3 +654,21 @@ def test_plateau_replay_on_a_logged_curve() -> None:
     # 100 / 200 / 300 of 300 with patience 1: stops at 200 when 200 is no better than 100
     assert replay([100, 200, 300], [0.6, 0.6, 0.7], 1, 300)["stopped_at"] == 200
     assert replay([100, 200, 300], [0.6, 0.65, 0.7], 1, 300)["stopped_at"] is None
+
+
+def test_a_stricter_stopping_rule_restarts_only_a_run_it_would_have_stopped_earlier() -> None:
+    from srda.train.plateau import Plateau, restart_needed
+
+    plateau = Plateau(False, 5)
+    for step, score in zip(range(4, 52, 4), CURVE, strict=True):
+        plateau.observe(step, score)
+    counts = plateau.counts()  # at 48: the longest wait was 5 validations (28 to 48)
+    assert counts["longest_before_last"] == 4 and counts["since_best"] == 5
+    assert restart_needed(True, 2, counts, 48)  # would have stopped at 24
+    assert restart_needed(True, 4, counts, 48)  # at 44
+    assert not restart_needed(True, 5, counts, 48)  # due only at 48, the cap: same run
+    assert not restart_needed(False, 1, counts, 48)  # off: nothing stops
+    assert restart_needed(True, 5, counts, 52)  # a checkpoint after the last validation
+    assert not restart_needed(True, 2, None, 48)  # no counts saved: nothing to judge
+    with pytest.raises(ValueError, match="until_plateau needs val_every"):
+        _settings(until_plateau=True, val_every=0)

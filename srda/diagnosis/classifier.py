@@ -79,7 +79,7 @@ from srda.errors import InputError
 from srda.models.diagnosis import DiagnosisNet
 from srda.shards import atomic_path, read_meta, read_shard, write_csv
 from srda.train.data import read_classes
-from srda.train.plateau import Plateau
+from srda.train.plateau import Plateau, restart_needed
 from srda.train.trainer import (
     PRECISIONS,
     autocast,
@@ -730,6 +730,17 @@ def _fit(
     plateau = Plateau(settings.until_plateau, settings.patience)
     best_scores: dict[str, float] = {}
     ckpt = _resumable(last_path, settings, fingerprint) if resume else None
+    if ckpt is not None and restart_needed(
+        settings.until_plateau, settings.patience, ckpt.get("plateau"), int(ckpt["step"])
+    ):
+        logger.info(
+            "%s: until_plateau with patience %d would have stopped this run before step %d: "
+            "training from scratch",
+            last_path,
+            settings.patience,
+            int(ckpt["step"]),
+        )
+        ckpt = None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])

@@ -38,11 +38,10 @@ Rule (``judge``):
   none before or none inside the last quarter, or the last one before it earlier than half the
   run.
 * Not trained (no log: Bicubic, outside tools): NaN as well, never marked.
-* Stopped on a plateau (``until_plateau``; the run's summary says ``stopped_early``):
-  converged, whatever the window shows. The run's own rule saw ``patience`` validations in a
-  row without a new best, and its length T is where it stopped, so a short patience can leave
-  a last-quarter gain above the tolerance (earlier in the window than the plateau); the gain
-  is still reported.
+* Stopped on a plateau (``until_plateau``; the run's summary says ``stopped_early``): judged
+  by the same rule, T being where it stopped, and ``stopped_early`` reported beside the
+  verdict. A plateau that spans the last quarter already reads as converged; a shorter one
+  (a small patience, one noisy dip) is not taken as proof, so such a run can carry a †.
 
 Limit: with two validations the verdict rests on one difference, and a transient plateau
 between them looks converged.
@@ -129,11 +128,9 @@ def judge(
 ) -> dict[str, Any]:
     """The verdict on one validation curve (the module docstring's rule): ``converged``
     (True, False or None: too short to judge), ``last_quarter_gain``, ``n_validations``,
-    ``since_step``, ``stopped_early``. Validations with a non-finite score are not counted;
-    a run ``stopped_early`` on a plateau is converged."""
+    ``since_step``, ``stopped_early`` (reported, not a verdict of its own). Validations with a
+    non-finite score are not counted."""
     out = _judge_curve(steps, scores, total, tolerance, best_is_last)
-    if stopped_early:
-        out["converged"] = True
     return {**out, "stopped_early": bool(stopped_early)}
 
 

@@ -12,9 +12,11 @@ Outputs (``write_leakage``): ``leakage.csv`` (long: dataset, scale, seed, split_
 level, metric, value, ci_low, ci_high, n, n_subjects, leaked_subjects), ``leakage.md`` (per
 dataset: each row under both splits and the inflation, slices minus subjects) and one figure.
 
-Intervals are each run's bootstrap over its test subjects. The two runs have different test
-sets, so the inflation's interval combines the two intervals in quadrature (a normal
-approximation for independent estimates); it is descriptive, like every slice-level number.
+Intervals are each run's bootstrap over its test subjects. The inflation's interval combines
+the two in quadrature, a normal approximation for independent estimates: the two test sets
+come from one cohort and overlap, so it is conservative (too wide), and it covers test
+sampling only, not the classifier's training seed. It is descriptive, like every slice-level
+number.
 """
 
 from __future__ import annotations
@@ -108,10 +110,17 @@ def leakage_table(settings: dict[str, Any]) -> pd.DataFrame:
 
 def inflation(long: pd.DataFrame) -> pd.DataFrame:
     """Slices minus subjects per (dataset, scale, seed, method, level, metric), with the two
-    runs' intervals combined in quadrature (independent test sets)."""
+    runs' intervals combined in quadrature. That treats the two estimates as independent;
+    their test sets come from one cohort and overlap, so the estimates are positively
+    correlated and the interval is conservative (too wide). It covers test sampling only,
+    not the classifier's training seed. NaN where a run has no interval (``bootstrap: 0``)."""
     keys = ["dataset", "scale", "seed", "method", "level", "metric"]
-    wide = long.pivot_table(
-        index=keys, columns="split_mode", values=["value", "ci_low", "ci_high"], aggfunc="first"
+    columns = ["value", "ci_low", "ci_high"]
+    wide = (
+        long.groupby([*keys, "split_mode"], sort=False)[columns]
+        .first()
+        .unstack("split_mode")
+        .reindex(columns=pd.MultiIndex.from_product([columns, SPLIT_MODES]))
     )
     value = wide[("value", "slices")] - wide[("value", "subjects")]
     se = [(wide[("ci_high", mode)] - wide[("ci_low", mode)]) / (2 * Z95) for mode in SPLIT_MODES]
@@ -195,9 +204,10 @@ def render_markdown(long: pd.DataFrame, display: dict[str, str], n_classes: dict
         lines.append("")
     lines.append(
         "Intervals: 95% bootstrap over each run's test subjects. Inflation: slices minus "
-        "subjects; the two runs have different test sets, so its interval combines theirs in "
-        "quadrature. Slice-level numbers are descriptive (slices of a subject are not "
-        "independent). Same classifier recipe, same images, only the split differs."
+        "subjects; its interval combines the two in quadrature, as if independent (the test "
+        "sets overlap, so it is conservative; test sampling only, not training seeds). "
+        "Slice-level numbers are descriptive (slices of a subject are not independent). "
+        "Same classifier recipe, same images, only the split differs."
     )
     return "\n".join(lines) + "\n"
 

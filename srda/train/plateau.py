@@ -15,6 +15,10 @@ resume checkpoint (:meth:`counts` and :meth:`resumed`), so a resumed run counts 
 the interrupted one was and stops at the same step. Whether the patience has run out is
 decided again on resume from the saved count and the settings of the resumed run: the same
 settings keep a stopped run stopped; ``until_plateau`` off, or a larger patience, trains on.
+A stricter rule (switched on, or a smaller patience) that would have stopped the run at an
+earlier validation than the checkpoint's step cannot be resumed: a fresh run would have kept
+another model, so the trainers start over (:func:`restart_needed`). The checkpoint keeps the
+longest wait before its last validation for that.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class Plateau:
     best_step: int | None = None
     since_best: int = 0  # validations since the best one (0 right after an improvement)
     stopped_at: int | None = None  # the step the run stopped at on the plateau
+    longest_before_last: int = 0  # the largest since_best after any validation but the last
+    last_val_step: int | None = None  # the step of the last validation
 
     def __post_init__(self) -> None:
         if int(self.patience) != self.patience or self.patience < 1:
@@ -42,6 +48,9 @@ class Plateau:
     def observe(self, step: int, score: float) -> bool:
         """Count one validation; True when ``score`` is a new best."""
         improved = not math.isnan(score) and (self.best is None or score > self.best)
+        if self.last_val_step is not None:
+            self.longest_before_last = max(self.longest_before_last, self.since_best)
+        self.last_val_step = int(step)
         if improved:
             self.best, self.best_step, self.since_best = float(score), int(step), 0
         else:
@@ -65,7 +74,12 @@ class Plateau:
     def counts(self) -> dict[str, Any]:
         """What a checkpoint keeps besides the best score and its step (which the trainers
         already save under their own names): numbers and None only."""
-        return {"since_best": self.since_best, "stopped_at": self.stopped_at}
+        return {
+            "since_best": self.since_best,
+            "stopped_at": self.stopped_at,
+            "longest_before_last": self.longest_before_last,
+            "last_val_step": self.last_val_step,
+        }
 
     @classmethod
     def resumed(
@@ -88,6 +102,8 @@ class Plateau:
             best=best,
             best_step=best_step,
             since_best=int(counts.get("since_best") or 0),
+            longest_before_last=int(counts.get("longest_before_last") or 0),
+            last_val_step=counts.get("last_val_step"),
         )
         if plateau.due:  # stopped before, or a smaller patience now: stops where it is
             saved = counts.get("stopped_at")
@@ -100,6 +116,17 @@ class Plateau:
     def summary(self) -> dict[str, Any]:
         """``stopped_early`` and ``stopped_at_step`` (None unless stopped) for a run summary."""
         return {"stopped_early": self.stopped, "stopped_at_step": self.stopped_at}
+
+
+def restart_needed(enabled: bool, patience: int, counts: dict[str, Any] | None, step: int) -> bool:
+    """Whether a checkpoint at ``step`` (its :meth:`Plateau.counts`) cannot be resumed under
+    this rule because the rule would have stopped the run at an earlier validation."""
+    if not enabled or not counts:
+        return False
+    if int(counts.get("longest_before_last") or 0) >= patience:
+        return True
+    last = counts.get("last_val_step")
+    return int(counts.get("since_best") or 0) >= patience and last is not None and int(last) < step
 
 
 def replay(steps: list[int], scores: list[float], patience: int, cap: int) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from srda.shards import atomic_path, read_shard
 from srda.train import distributed
 from srda.train.data import PatchSampler, load_split, prefetch
 from srda.train.losses import predict_sr
-from srda.train.plateau import Plateau
+from srda.train.plateau import Plateau, restart_needed
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,10 @@ class TrainSettings:
         need(
             int(self.patience) == self.patience and self.patience >= 1,
             f"patience={self.patience} must be an integer >= 1 (validations)",
+        )
+        need(
+            not (self.until_plateau and self.val_every == 0),
+            "until_plateau needs val_every >= 1 (it counts validations)",
         )
         for key in ("channels_last", "pin_memory"):
             value = getattr(self, key)
@@ -500,11 +504,24 @@ def _train(
     start, seconds_before = 0, 0.0
     plateau = Plateau(settings.until_plateau, settings.patience)
     last_val: float | None = None
+    ckpt = None
     if last_path.exists():
         try:
             ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
             raise InputError(last_path, f"cannot resume from this checkpoint ({exc})") from exc
+        if restart_needed(
+            settings.until_plateau, settings.patience, ckpt.get("plateau"), int(ckpt["step"])
+        ):
+            logger.info(
+                "%s: until_plateau with patience %d would have stopped this run before step "
+                "%d: training from scratch",
+                last_path,
+                settings.patience,
+                int(ckpt["step"]),
+            )
+            ckpt = None
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
