@@ -79,7 +79,7 @@ from srda.errors import InputError
 from srda.models.diagnosis import DiagnosisNet
 from srda.shards import atomic_path, read_meta, read_shard, write_csv
 from srda.train.data import read_classes
-from srda.train.plateau import Plateau, restart_needed
+from srda.train.plateau import Plateau, restart_needed, settings_problem
 from srda.train.trainer import (
     PRECISIONS,
     autocast,
@@ -196,14 +196,8 @@ class ClassifierSettings:
             f"checkpoint_every={self.checkpoint_every} must be >= 0",
         )
         need(self.seed >= 0, f"seed={self.seed} must be >= 0")
-        need(
-            int(self.patience) == self.patience and self.patience >= 1,
-            f"patience={self.patience} must be an integer >= 1 (validations)",
-        )
-        need(
-            not (self.until_plateau and self.val_every == 0),
-            "until_plateau needs val_every >= 1 (it counts validations)",
-        )
+        problem = settings_problem(self.until_plateau, self.patience, self.val_every)
+        need(problem is None, problem or "")
         self.upsample = int(self.upsample)
 
     @classmethod

@@ -118,6 +118,15 @@ class Plateau:
         return {"stopped_early": self.stopped, "stopped_at_step": self.stopped_at}
 
 
+def settings_problem(until_plateau: bool, patience: Any, val_every: int) -> str | None:
+    """What is wrong with a trainer's early-stop settings, or None."""
+    if int(patience) != patience or patience < 1:
+        return f"patience={patience} must be an integer >= 1 (validations)"
+    if until_plateau and val_every == 0:
+        return "until_plateau needs val_every >= 1 (it counts validations)"
+    return None
+
+
 def restart_needed(enabled: bool, patience: int, counts: dict[str, Any] | None, step: int) -> bool:
     """Whether a checkpoint at ``step`` (its :meth:`Plateau.counts`) cannot be resumed under
     this rule because the rule would have stopped the run at an earlier validation."""

@@ -54,7 +54,7 @@ from srda.shards import atomic_path, read_shard
 from srda.train import distributed
 from srda.train.data import PatchSampler, load_split, prefetch
 from srda.train.losses import predict_sr
-from srda.train.plateau import Plateau, restart_needed
+from srda.train.plateau import Plateau, restart_needed, settings_problem
 
 logger = logging.getLogger(__name__)
 
@@ -138,14 +138,8 @@ class TrainSettings:
         need(self.seed >= 0, f"seed={self.seed} must be >= 0")
         need(self.val_batch_size >= 1, f"val_batch_size={self.val_batch_size} must be >= 1")
         need(self.loader_workers >= 0, f"loader_workers={self.loader_workers} must be >= 0")
-        need(
-            int(self.patience) == self.patience and self.patience >= 1,
-            f"patience={self.patience} must be an integer >= 1 (validations)",
-        )
-        need(
-            not (self.until_plateau and self.val_every == 0),
-            "until_plateau needs val_every >= 1 (it counts validations)",
-        )
+        problem = settings_problem(self.until_plateau, self.patience, self.val_every)
+        need(problem is None, problem or "")
         for key in ("channels_last", "pin_memory"):
             value = getattr(self, key)
             need(isinstance(value, bool) or value == "auto", f"{key}={value!r}: bool or auto")
