@@ -288,6 +288,26 @@ def method_job_settings(cfg: dict[str, Any], dataset: str, method: str) -> dict[
     }
 
 
+def other_split_mode(split: str) -> str:
+    """The split mode the leakage study sets beside ``split``."""
+    return "slices" if split == "subjects" else "subjects"
+
+
+def leakage_config(
+    raw: dict[str, Any], leakage: dict[str, Any], split: str, results_dir: str
+) -> dict[str, Any]:
+    """The raw configuration of the leakage study's other run (``split``, in ``results_dir``):
+    only the split, the results folder, the methods and the reference rows differ from the
+    main run's ``raw`` configuration."""
+    out = copy.deepcopy(raw)
+    out.update(split=split, results_dir=results_dir, run_methods=list(leakage["methods"]))
+    diagnosis = out["diagnosis"] = dict(out.get("diagnosis") or {})
+    rows = diagnosis["rows"] = copy.deepcopy(diagnosis.get("rows") or {})
+    for row in REFERENCE_ROWS:
+        rows[row] = {**rows.get(row, {}), "enabled": row in leakage["rows"]}
+    return out
+
+
 def diagnosis_job_settings(
     cfg: dict[str, Any], row: str | None = None, scale: int | None = None
 ) -> dict[str, Any]:

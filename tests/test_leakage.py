@@ -129,3 +129,17 @@ def test_config_defaults_and_unknown_method(base_config):
     }
     with pytest.raises(ConfigError, match="leakage.methods: unknown method 'nope'"):
         resolve({**base_config, "leakage": {"methods": ["bicubic", "nope"]}})
+
+
+def test_the_other_runs_config_differs_only_in_split_folder_methods_and_rows(base_config):
+    from srda.config import leakage_config, other_split_mode
+
+    assert other_split_mode("subjects") == "slices" and other_split_mode("slices") == "subjects"
+    leak = {"methods": ["bicubic"], "rows": ["hr_shuffled"]}
+    other = leakage_config(base_config, leak, "slices", "results/leakage/split_slices")
+    assert other["split"] == "slices" and other["results_dir"] == "results/leakage/split_slices"
+    assert other["run_methods"] == ["bicubic"]
+    enabled = {r: v["enabled"] for r, v in other["diagnosis"]["rows"].items()}
+    assert enabled == {"lr": False, "lr_native": False, "hr": False, "hr_shuffled": True}
+    assert other["datasets"] == base_config["datasets"] and base_config["split"] == "subjects"
+    assert "rows" not in base_config["diagnosis"]  # the main run's config is left as it was

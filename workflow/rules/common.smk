@@ -13,7 +13,9 @@ from srda.config import (
     dataset_job_settings,
     diagnosis_job_settings,
     enabled_reference_rows,
+    leakage_config,
     method_job_settings,
+    other_split_mode,
     resolve,
     write_job_settings,
 )
@@ -287,3 +289,53 @@ FIGURE_KINDS = (
     "training_curves",
     "psnr_vs_accuracy",
 )
+
+
+# The leakage study (workflow/rules/leakage.smk): the other split mode's run and its inputs.
+LEAKAGE = CFG["leakage"]
+LEAK_MODE = other_split_mode(CFG["split"])
+LEAK_RESULTS = f"{RESULTS}/leakage/split_{LEAK_MODE}"
+LEAK_CROSS_FITTED = [m for m in CROSS_FITTED if m in LEAKAGE["methods"]]
+
+
+def leakage_runs():
+    main = {"split_mode": CFG["split"], "results_dir": RESULTS}
+    other = {"split_mode": LEAK_MODE, "results_dir": LEAK_RESULTS}
+    return [
+        {**run, "cross_fitted": LEAK_CROSS_FITTED, "cross_fit": CROSS_FIT}
+        for run in (main, other)
+    ]
+
+
+def leakage_settings():
+    return {
+        **table_settings(LEAKAGE["methods"]),
+        "rows": LEAKAGE["rows"],
+        "runs": leakage_runs(),
+    }
+
+
+def leakage_inputs(wildcards):
+    """Both runs' predictions; the main run must have the rows and methods the study needs."""
+    missing = [r for r in LEAKAGE["rows"] if r not in EXTRA_ROWS]
+    missing += [m for m in LEAKAGE["methods"] if m not in METHODS]
+    if not DIAGNOSE:
+        raise WorkflowError("config: leakage needs diagnosis.enabled: true")
+    if missing:
+        raise WorkflowError(
+            f"config: leakage compares {', '.join(missing)}, which the main run does not run "
+            "(enable them in diagnosis.rows / run_methods, or drop them from leakage)"
+        )
+    return [
+        os.path.join(
+            classifier_dir(
+                run["results_dir"], d, s, source, seed, LEAK_CROSS_FITTED, CROSS_FIT
+            ),
+            "predictions.csv",
+        )
+        for run in leakage_runs()
+        for d in DATASETS
+        for s in SCALES
+        for source in LEAKAGE["rows"] + LEAKAGE["methods"]
+        for seed in SEEDS
+    ]
