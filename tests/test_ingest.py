@@ -16,6 +16,8 @@ from srda.data.ingest import (
     NO_SPLIT,
     ImageRef,
     VolumeRef,
+    check_class_folders,
+    class_folder_counts,
     find_images,
     find_volumes,
     load_image,
@@ -549,6 +551,87 @@ def test_image_masks_and_subjects(tmp_path: Path) -> None:
     short = write(tmp_path / "s2.csv", "image,subject\nimg1.png,P1\n")
     with pytest.raises(InputError, match=f"^{esc(short)}: subjects CSV misses image AD/img2.jpg"):
         find_images(root, subjects=short)
+
+
+def test_class_folders_are_counted_from_names_alone(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    for cls, n in (("MildDemented", 2), ("NonDemented", 3)):
+        for i in range(n):
+            (root / "train" / cls).mkdir(parents=True, exist_ok=True)
+            (root / "train" / cls / f"{cls}{i}.png").write_bytes(b"not opened")
+    (root / "test" / "NonDemented").mkdir(parents=True)
+    (root / "test" / "NonDemented" / "t.jpg").write_bytes(b"")
+    assert class_folder_counts(root) == {"NonDemented": 4, "MildDemented": 2}
+    subjects = write(
+        tmp_path / "subjects.csv",
+        "image,subject\n"
+        + "".join(f"MildDemented{i}.png,m\n" for i in range(2))
+        + "".join(f"NonDemented{i}.png,n{i % 2}\n" for i in range(3))
+        + "t.jpg,n0\n",
+    )
+    assert class_folder_counts(root, subjects=subjects) == {"NonDemented": 2, "MildDemented": 1}
+    assert class_folder_counts(root, subjects=subjects, unit="slices") == {
+        "NonDemented": 4,
+        "MildDemented": 2,
+    }
+
+
+@pytest.fixture
+def folder_settings(base_config, tmp_path):
+    """Job settings of a class-folder dataset 'mine' with ``counts`` images per class."""
+    from srda.config import dataset_job_settings, resolve
+
+    def make(counts: dict[str, int], **entry):
+        root = tmp_path / "mine"
+        for cls, n in counts.items():
+            (root / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                save_png(root / cls / f"{cls}{i}.png")
+        config = {**base_config, "preset": "smoke", "run_datasets": ["mine"]}
+        config["datasets"] = {"mine": {"source": "folders", "path": str(root)} | entry}
+        return dataset_job_settings(resolve(config), "mine"), root
+
+    return make
+
+
+def test_class_folders_too_few_for_the_split_are_refused_at_the_start(folder_settings) -> None:
+    settings, root = folder_settings({"NonDemented": 1, "VeryMildDemented": 2, "MildDemented": 1})
+    with pytest.raises(InputError) as err:
+        check_class_folders(settings)
+    assert err.value.where == str(root)
+    assert err.value.problem == (
+        "dataset mine: too few subjects per class for a split by subject into train, val and "
+        "test (NonDemented 1 subject, VeryMildDemented 2 subjects, MildDemented 1 subject; "
+        "each class needs at least 3, one per split); the val and test splits would be empty "
+        "(images in the class folders)"
+    )
+    settings["split"] = "slices"  # the same counts, now as slices: still too few
+    with pytest.raises(InputError, match="too few slices per class"):
+        check_class_folders(settings)
+    enough, _ = folder_settings({"NonDemented": 3, "VeryMildDemented": 3, "MildDemented": 3})
+    check_class_folders(enough)
+
+
+def test_a_subjects_csv_that_groups_the_images_is_what_the_start_counts(
+    folder_settings, tmp_path: Path
+) -> None:
+    classes = {"NonDemented": 3, "MildDemented": 3}
+    grouping = "".join(f"{c}{i}.png,{c[:3]}{i % 2}\n" for c in classes for i in range(3))
+    subjects = write(tmp_path / "subjects.csv", "image,subject\n" + grouping)
+    settings, _ = folder_settings(classes, subjects=str(subjects))
+    with pytest.raises(InputError, match="NonDemented 2 subjects, MildDemented 2 subjects") as err:
+        check_class_folders(settings)
+    assert err.value.where == str(subjects)
+    settings["split"] = "slices"  # six images per class are enough slices
+    check_class_folders(settings)
+
+
+def test_the_start_check_leaves_other_sources_alone(folder_settings) -> None:
+    settings, _ = folder_settings({"CN": 1, "AD": 1})
+    check_class_folders({**settings, "source": "nifti"})
+    check_class_folders({**settings, "source": "synthetic"})
+    with pytest.raises(InputError):
+        check_class_folders(settings)
 
 
 def test_adnimerge_style_table(tmp_path: Path) -> None:

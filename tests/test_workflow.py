@@ -367,15 +367,36 @@ def test_a_dry_run_stops_on_a_dataset_path_or_labels_table_the_run_cannot_use(tm
     assert "(CN 1 subject, MCI 2 subjects, AD 1 subject;" in last_line(out)
 
 
+def test_a_dry_run_stops_on_class_folders_too_few_for_the_split(tmp_path):
+    from PIL import Image
+
+    work = copy_workflow(tmp_path)
+    for cls, n in (("CN", 1), ("MCI", 2), ("AD", 1)):
+        (work / "tiny" / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (20, 24), 90 + 40 * i).save(work / "tiny" / cls / f"{cls}{i}.png")
+    dataset = "datasets={tiny: {source: folders, path: tiny}}"
+    code, out = snakemake_output(work, "-n", "--config", dataset, "run_datasets=[tiny]")
+    assert code != 0
+    assert last_line(out).startswith(
+        "error: tiny: dataset tiny: too few subjects per class for a split by subject"
+    ), out[-3000:]
+    assert "(CN 1 subject, MCI 2 subjects, AD 1 subject;" in last_line(out)
+    assert "images in the class folders" in last_line(out)
+    assert "Job stats" not in out
+
+
 @pytest.mark.slow
 def test_a_failed_job_ends_the_output_with_the_suites_message_not_its_settings(tmp_path):
     from PIL import Image
 
     work = copy_workflow(tmp_path)
-    for cls, n in (("CN", 1), ("MCI", 2), ("AD", 1)):  # class folders are counted by the job
+    for cls in ("CN", "MCI", "AD"):
         (work / "tiny" / cls).mkdir(parents=True)
-        for i in range(n):
+        for i in range(3):
             Image.new("L", (20, 24), 90 + 40 * i).save(work / "tiny" / cls / f"{cls}{i}.png")
+    # names pass the check at the start; the image itself is only opened by the job
+    (work / "tiny" / "AD" / "AD2.png").write_bytes(b"not a png")
     code, out = snakemake_output(
         work,
         "--cores",
@@ -388,7 +409,7 @@ def test_a_failed_job_ends_the_output_with_the_suites_message_not_its_settings(t
     )
     assert code != 0
     assert last_line(out).startswith(
-        "srda-bench prepare: error: tiny: dataset tiny: too few subjects per class"
+        "srda-bench prepare: error: tiny/AD/AD2.png: cannot read image"
     ), out[-3000:]
     assert "Error in rule prepare" in out and "--settings .snakemake/srda-settings/tiny-" in out
     assert "split_fractions" not in out  # the job's settings stay in their file

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -41,6 +42,7 @@ from srda.data.labels import (
     find_column,
     read_table,
 )
+from srda.data.split import SplitError, check_cohort
 from srda.errors import InputError, describe
 
 log = logging.getLogger(__name__)
@@ -665,21 +667,18 @@ def _subdirs(folder: Path, skip: set[Path]) -> list[Path]:
     )
 
 
-def find_images(
-    path: str | os.PathLike[str],
-    masks: str | os.PathLike[str] | None = None,
-    subjects: str | os.PathLike[str] | None = None,
-) -> tuple[list[ImageRef], list[str]]:
-    """List the images of a class-folder dataset and its class names, mildest first.
+@dataclass(frozen=True)
+class _ClassFolders:
+    """A class-folder dataset as listed, before any image is opened."""
 
-    Layouts: ``path/{class}/*`` or ``path/{train,test,val}/{class}/*`` (splits are merged and
-    recorded in ``source_split``). Known Alzheimer class names (NonDemented ... ModerateDemented
-    in any spelling) are ordered by severity and given one canonical spelling; others are
-    ordered alphabetically. Only image headers are read.
-    """
-    root = _require_dir(path, "image folder")
-    masks_dir = _require_dir(masks, "masks folder") if masks is not None else None
-    skip = {masks_dir.resolve()} if masks_dir is not None else set()
+    root: Path
+    entries: list[tuple[str, str, Path]]  # (source split, class key, file)
+    names: dict[str, str]  # class key -> class name
+    class_names: list[str]  # mildest first
+
+
+def _list_class_folders(root: Path, skip: set[Path]) -> _ClassFolders:
+    """The class folders under ``root`` and their image files (names only, nothing opened)."""
 
     # An unzipped download often wraps the data in one extra folder: step into it.
     def has_images(folder: Path) -> bool:
@@ -722,7 +721,7 @@ def find_images(
         )
 
     names: dict[str, str] = {}
-    entries: list[tuple[str, str, Path]] = []  # (split, class key, file)
+    entries: list[tuple[str, str, Path]] = []
     for split, cdir in class_dirs:
         key = _class_key(cdir.name) or cdir.name
         names.setdefault(key, _KNOWN_CLASSES.get(key, cdir.name))
@@ -734,7 +733,6 @@ def find_images(
         raise InputError(
             root, f"found only one class folder ({next(iter(names.values()))}); need two or more"
         )
-    class_names = _order_classes(names, names)
     if splits:
         for key, name in names.items():
             missing = sorted({s for s, _ in class_dirs} - {s for s, k, _ in entries if k == key})
@@ -742,6 +740,67 @@ def find_images(
                 log.warning(
                     "%s: class %s has no folder in split %s", root, name, ", ".join(missing)
                 )
+    return _ClassFolders(root, entries, names, _order_classes(names, names))
+
+
+def class_folder_counts(
+    path: str | os.PathLike[str],
+    masks: str | os.PathLike[str] | None = None,
+    subjects: str | os.PathLike[str] | None = None,
+    unit: str = "subjects",
+) -> dict[str, int]:
+    """Class name -> number of subjects (``unit="subjects"``) or images (``"slices"``) of a
+    class-folder dataset, mildest first, from file names alone: the check made when the
+    workflow starts. Without a subjects CSV every image is its own subject."""
+    root = _require_dir(path, "image folder")
+    skip = {_require_dir(masks, "masks folder").resolve()} if masks is not None else set()
+    listing = _list_class_folders(root, skip)
+    subject_of = _read_subjects(Path(subjects), listing.root) if subjects is not None else None
+    units: dict[str, set[object]] = {name: set() for name in listing.class_names}
+    for _, key, f in listing.entries:
+        unit_id: object = f
+        if unit == "subjects" and subject_of is not None:
+            unit_id = subject_of(f.relative_to(listing.root))
+        units[listing.names[key]].add(unit_id)
+    return {name: len(found) for name, found in units.items()}
+
+
+def check_class_folders(settings: Mapping[str, Any]) -> None:
+    """Refuse, when the workflow starts, a 2D class-folder dataset the split cannot serve
+    (a class with fewer subjects than the split needs, or an empty split), naming the folder
+    (or the subjects CSV that groups the images) and the counts. Only names are read."""
+    if settings["source"] != "folders":
+        return
+    mode = str(settings["split"])
+    subjects = settings.get("subjects")
+    counts = class_folder_counts(
+        settings["path"], masks=settings.get("masks") or None, subjects=subjects or None, unit=mode
+    )
+    try:
+        check_cohort(counts, mode, settings["split_fractions"])
+    except SplitError as exc:
+        where = subjects if subjects and mode == "subjects" else settings["path"]
+        name = settings["name"]
+        raise InputError(where, f"dataset {name}: {exc} (images in the class folders)") from None
+
+
+def find_images(
+    path: str | os.PathLike[str],
+    masks: str | os.PathLike[str] | None = None,
+    subjects: str | os.PathLike[str] | None = None,
+) -> tuple[list[ImageRef], list[str]]:
+    """List the images of a class-folder dataset and its class names, mildest first.
+
+    Layouts: ``path/{class}/*`` or ``path/{train,test,val}/{class}/*`` (splits are merged and
+    recorded in ``source_split``). Known Alzheimer class names (NonDemented ... ModerateDemented
+    in any spelling) are ordered by severity and given one canonical spelling; others are
+    ordered alphabetically. Only image headers are read.
+    """
+    root = _require_dir(path, "image folder")
+    masks_dir = _require_dir(masks, "masks folder") if masks is not None else None
+    skip = {masks_dir.resolve()} if masks_dir is not None else set()
+    listing = _list_class_folders(root, skip)
+    root, entries, names = listing.root, listing.entries, listing.names
 
     rels = [f.relative_to(root) for _, _, f in entries]
     sizes = [_image_size(f) for _, _, f in tqdm(entries, desc="checking images", disable=None)]
@@ -775,8 +834,8 @@ def find_images(
     if mask_of is not None:
         mask_of.report_unused()
     refs.sort(key=lambda r: (r.subject, r.image_id))
-    _log_summary(root, refs, class_names, None, None)
-    return refs, class_names
+    _log_summary(root, refs, listing.class_names, None, None)
+    return refs, listing.class_names
 
 
 def _image_size(path: Path) -> tuple[int, int]:

@@ -207,7 +207,8 @@ def check_labels(settings: Mapping[str, Any]) -> None:
 
     ``settings``: a dataset's job settings (``srda.config.dataset_job_settings``). The table
     may list subjects without a volume, so passing here does not promise that the data stage
-    will find enough images; it checks them again. 2D class folders are counted there only.
+    will find enough images; it checks them again. 2D class folders are counted by
+    ``srda.data.ingest.check_class_folders``.
     """
     if settings["source"] != "nifti":
         return
