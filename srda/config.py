@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
+import importlib
 import json
 import math
 import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -156,6 +159,20 @@ def _top_level(layer: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in layer.items() if k not in nested}
 
 
+@functools.cache
+def arch_recipes(package: str = "baselines") -> dict[str, dict[str, Any]]:
+    """Architecture name -> the training recipe its paper prescribes (its registry spec's
+    ``train``), read from the source without importing torch; imported when the source does
+    not tell (a recipe that is not a literal)."""
+    from srda import registry
+
+    recipes = registry.declared_train(package)
+    if recipes is None:
+        importlib.import_module(package)
+        recipes = {name: dict(registry.spec(name).train) for name in registry.names()}
+    return recipes
+
+
 def detect_gpus() -> int:
     """1 when an NVIDIA GPU is visible (checked without importing torch), else 0."""
     if shutil.which("nvidia-smi") is None:
@@ -225,11 +242,15 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
     method_base = schema_defaults(schema, schema["$defs"]["method_settings"])
     methods = {}
     for m, entry in config["methods"].items():
+        # the architecture's own training recipe (its registry spec) sits just under the
+        # method's entry: more specific than any default, and the entry still wins
+        recipe = arch_recipes().get(entry.get("arch"), {}) if not entry.get("external") else {}
         merged = deep_merge(
             method_base,
             preset.get("method_defaults", {}),
             preset.get("methods", {}).get(m, {}),
             config.get("method_defaults", {}),
+            {"train": copy.deepcopy(recipe)},
             entry,
         )
         merged.setdefault("display", m)
@@ -454,9 +475,38 @@ def write_job_settings(settings: dict[str, Any], folder: Path | str) -> str:
     name = settings.get("name")
     stem = re.sub(r"[^\w.-]+", "_", name) if isinstance(name, str) and name else "settings"
     path = Path(folder) / f"{stem}-{digest}.json"
-    if not path.is_file():
+    if path.is_file():
+        path.touch()  # in use again: prune_job_settings keeps it
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(f".{path.name}.{os.getpid()}")
         part.write_text(text)
         part.replace(path)
     return str(path)
+
+
+#: Settings files no workflow has named for this long are removed when a workflow starts.
+SETTINGS_KEEP_DAYS = 30
+
+
+def prune_job_settings(
+    folder: Path | str, keep_days: float = SETTINGS_KEEP_DAYS, now: float | None = None
+) -> int:
+    """Remove the settings files under ``folder`` that no workflow has named (written or
+    touched by ``write_job_settings``) for ``keep_days``; return how many. Every workflow
+    names the files of its jobs when it builds its DAG, so a file still in use by a run
+    started within ``keep_days`` is kept; old settings would otherwise pile up, one file per
+    configuration ever run."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - keep_days * 86400
+    removed = 0
+    for path in folder.glob("*.json"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another workflow pruned it first
+            continue
+    return removed

@@ -12,6 +12,7 @@ from srda.config import (
     dataset_job_settings,
     deep_merge,
     method_job_settings,
+    prune_job_settings,
     resolve,
     write_job_settings,
 )
@@ -141,8 +142,21 @@ def test_job_settings_hold_only_what_the_job_needs(base_config):
     assert m["arch"] == "bicubic" and m["patch"] == 48 and m["batch_size"] == 16
 
 
-def test_gpus_per_job_auto_is_an_integer(base_config):
-    assert resolve(base_config)["gpus_per_job"] in (0, 1)
+def test_gpus_per_job_auto_follows_what_nvidia_smi_lists(base_config, monkeypatch, tmp_path):
+    import stat
+
+    def fake_nvidia_smi(listing: str, code: int = 0) -> None:
+        tool = tmp_path / "nvidia-smi"
+        tool.write_text(f"#!/bin/sh\nprintf '{listing}'\nexit {code}\n")
+        tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+        monkeypatch.setenv("PATH", str(tmp_path))
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi at all
+    assert resolve(base_config)["gpus_per_job"] == 0
+    fake_nvidia_smi("GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-x)\\n")
+    assert resolve(base_config)["gpus_per_job"] == 1
+    fake_nvidia_smi("No devices were found\\n", code=6)
+    assert resolve(base_config)["gpus_per_job"] == 0
     assert resolve({**base_config, "gpus_per_job": 2})["gpus_per_job"] == 2
 
 
@@ -269,6 +283,47 @@ def test_job_settings_files_are_named_by_their_content(tmp_path):
     assert b != a and json.loads(Path(a).read_text())["x"] == 1
     assert Path(write_job_settings({"rows": [1]}, tmp_path)).name.startswith("settings-")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_settings_files_no_run_has_named_for_a_while_are_pruned(tmp_path):
+    import os
+
+    old = Path(write_job_settings({"name": "old", "x": 1}, tmp_path))
+    reused = Path(write_job_settings({"name": "reused", "x": 1}, tmp_path))
+    fresh = Path(write_job_settings({"name": "fresh", "x": 1}, tmp_path))
+    month_ago = fresh.stat().st_mtime - 31 * 86400
+    for path in (old, reused):
+        os.utime(path, (month_ago, month_ago))
+    (tmp_path / "notes.txt").write_text("not ours")
+    os.utime(tmp_path / "notes.txt", (month_ago, month_ago))
+    assert write_job_settings({"name": "reused", "x": 1}, tmp_path) == str(reused)  # touches it
+    assert prune_job_settings(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [reused.name, fresh.name, "notes.txt"]
+    )
+    assert prune_job_settings(tmp_path, keep_days=0, now=fresh.stat().st_mtime + 1) == 2
+    assert prune_job_settings(tmp_path / "absent") == 0
+
+
+def test_a_methods_training_recipe_comes_from_its_registry_spec(base_config):
+    from srda.registry import declared_train
+
+    recipes = declared_train("baselines")
+    assert recipes["a2f"] == {"loss": "l1", "lr": 0.001, "schedule": "step"}
+    assert "train" not in base_config["methods"]["a2f"]  # config.yaml no longer copies it
+    cfg = resolve(base_config)
+    for m, entry in cfg["methods"].items():
+        if not entry["external"]:
+            recipe = recipes[entry["arch"]]
+            assert {k: entry["train"][k] for k in recipe} == recipe, m
+    config = copy.deepcopy(base_config)
+    config["method_defaults"] = {"train": {"lr": 0.005}}
+    config["methods"]["rcan"]["train"] = {"lr": 0.0003}
+    cfg = resolve(config)
+    assert cfg["methods"]["rcan"]["train"]["lr"] == 0.0003  # the entry wins over its recipe
+    assert cfg["methods"]["a2f"]["train"]["lr"] == 0.001  # the recipe over a global default
+    assert cfg["methods"]["srd"]["train"]["lr"] == 0.005  # SRD's recipe names no lr
+    assert cfg["methods"]["lanczos"]["train"]["lr"] == 0.005  # outside tools have none
 
 
 def test_a_misspelt_key_gets_the_closest_known_one(base_config):

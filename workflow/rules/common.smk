@@ -16,9 +16,11 @@ from srda.config import (
     leakage_config,
     method_job_settings,
     other_split_mode,
+    prune_job_settings,
     resolve,
     write_job_settings,
 )
+from srda.data.ingest import check_class_folders
 from srda.data.labels import check_labels
 from srda.errors import InputError
 from srda.failures import last_lines
@@ -35,13 +37,16 @@ def stop(exc):
 
 
 # Checked when the workflow starts (dry runs included), before any job: the configuration,
-# the paths and labels tables of real datasets, the architectures of the methods to run.
+# the paths, labels tables and class folders of real datasets, the architectures of the
+# methods to run.
 try:
     CFG = resolve(config)
     check_dataset_paths(CFG)
     check_archs(CFG, declared_names("baselines"))
     for _dataset in CFG["run_datasets"]:
-        check_labels(dataset_job_settings(CFG, _dataset))
+        _settings = dataset_job_settings(CFG, _dataset)
+        check_labels(_settings)
+        check_class_folders(_settings)
 except InputError as exc:
     stop(exc)
 
@@ -82,10 +87,15 @@ def one_of(names):
     return "|".join(map(re.escape, names)) or "(?!x)x"
 
 
+# Each job's settings file (as_arg); files no run has named for 30 days are removed here.
+SETTINGS_DIR = ".snakemake/srda-settings"
+prune_job_settings(SETTINGS_DIR)
+
+
 def as_arg(settings):
     """A job's own settings as a file named by their content (params: a change reruns only the
     jobs it concerns; a failed job's command shows the short path, not the settings)."""
-    return write_job_settings(settings, ".snakemake/srda-settings")
+    return write_job_settings(settings, SETTINGS_DIR)
 
 
 def synth_settings(dataset):
@@ -234,6 +244,9 @@ def table_settings(methods):
         "methods": [[m, CFG["methods"][m]["display"]] for m in methods],
         "bootstrap": CFG["bootstrap"],
         "paper_names": {d: CFG["datasets"][d]["paper_name"] for d in DATASETS},
+        "synthetic": [
+            d for d in DATASETS if CFG["datasets"][d]["source"] == "synthetic"
+        ],
         "paper_tables": os.path.join(
             workflow.basedir, "results/paper/reported_tables.csv"
         ),
