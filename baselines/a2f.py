@@ -32,10 +32,11 @@ Variants (x4; ``variant=`` picks the one ``size="paper"`` builds)::
     l        A2F-L   32  128  16   1,374,112   <- ``paper`` (the largest; default)
 
 The SRDA paper does not say which variant it ran; nothing points to a smaller one, so the
-``paper`` size is A2F-L. Its published x4 figure is 1374K (PAPER_PARAMS); our 3-channel build has
-1,374,112 parameters (weight-norm gains and the three scalars per block included). With one
-channel in and out (PAPER_PARAMS_1CH) only the head, skip and tail convs shrink (3 -> 1 input
-channels, 48 -> 16 sub-pixel outputs); the DIV2K mean shift of the original has no parameters.
+``paper`` size is A2F-L. Its published x4 figure is 1374K (the spec's ``paper_params``); our
+3-channel build has 1,374,112 parameters (weight-norm gains and the three scalars per block
+included). With one channel in and out (``params_1ch``) only the head, skip and tail convs
+shrink (3 -> 1 input channels, 48 -> 16 sub-pixel outputs); the DIV2K mean shift of the original
+has no parameters.
 
 Deviations from the authors' code:
 
@@ -49,7 +50,7 @@ Deviations from the authors' code:
 
 Training (the authors' released ``yaml/train_l_x4.yaml``): L1 loss, Adam (0.9, 0.999, eps 1e-8)
 at lr 1e-3, halved every 200 epochs (the code's "restart" decay, gamma 0.5, period 1000), 300
-epochs of DIV2K with 192x192 HR patches. TRAIN_DEFAULTS carries loss, lr and a step schedule;
+epochs of DIV2K with 192x192 HR patches. The spec's ``train`` carries loss, lr and a step schedule;
 the suite's step schedule halves once, at half the run, unless ``schedule_milestones`` is set.
 """
 
@@ -59,37 +60,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from srda.registry import register
-
-#: A2F-L at x4, 3 channels: "1374K" in the paper's comparison with lightweight methods; the released
-#: A2F-L x4 configuration (F=32, B=128, L=16) gives 1,374,112.
-PAPER_PARAMS: int = 1_374_000
-PAPER_PARAMS_SOURCE: str = (
-    "Wang et al., ACCV 2020, comparison table of lightweight SR methods (x4, A2F-L: 1374K "
-    "params); matches the official "
-    "github.com/wxxxxxxh/A2F-SR yaml/train_l_x4.yaml configuration (1,374,112)"
-)
-#: Our paper-size (A2F-L) build at x4 with 1 channel in and out.
-PAPER_PARAMS_1CH: int = 1_363_040
-
-#: The A2F authors' recipe (L1, Adam 1e-3, step decay by halves).
-TRAIN_DEFAULTS: dict[str, object] = {"loss": "l1", "lr": 1e-3, "schedule": "step"}
-
-#: Published variants: features F, block (wide activation) features B, number of blocks L.
-VARIANTS: dict[str, dict[str, int]] = {
-    "sd": {"features": 16, "block_features": 128, "blocks": 8},
-    "s": {"features": 32, "block_features": 128, "blocks": 4},
-    "m": {"features": 32, "block_features": 128, "blocks": 12},
-    "l": {"features": 32, "block_features": 128, "blocks": 16},
-}
-OVERRIDES = ("features", "block_features", "blocks", "channel_attention", "weight_norm")
-PAPER_VARIANT = "l"
-
-#: Size presets; ``paper`` is filled from VARIANTS by ``variant``.
-SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"features": 8, "block_features": 16, "blocks": 2},
-    "small": {"features": 32, "block_features": 128, "blocks": 8},
-}
+from srda.registry import ArchSpec, register
 
 
 def _wn_conv3x3(cin: int, cout: int, wn: bool) -> nn.Module:
@@ -149,6 +120,32 @@ class A2FLayer(nn.Module):
         return self.scale_x * x + self.scale_res * self.body(x) + self.scale_aux * aux
 
 
+@register(
+    "a2f",
+    ArchSpec(
+        sizes={
+            "tiny": {"features": 8, "block_features": 16, "blocks": 2},
+            "small": {"features": 32, "block_features": 128, "blocks": 8},
+        },
+        # published: features F, block (wide activation) features B, number of blocks L
+        variants={
+            "sd": {"features": 16, "block_features": 128, "blocks": 8},
+            "s": {"features": 32, "block_features": 128, "blocks": 4},
+            "m": {"features": 32, "block_features": 128, "blocks": 12},
+            "l": {"features": 32, "block_features": 128, "blocks": 16},
+        },
+        paper_variant="l",
+        extra_overrides=("channel_attention", "weight_norm"),
+        paper_params=1_374_000,
+        paper_params_source=(
+            "Wang et al., ACCV 2020, comparison table of lightweight SR methods (x4, A2F-L: "
+            "1374K params); matches the official github.com/wxxxxxxh/A2F-SR "
+            "yaml/train_l_x4.yaml configuration (1,374,112)"
+        ),
+        params_1ch=1_363_040,
+        train={"loss": "l1", "lr": 1e-3, "schedule": "step"},
+    ),
+)
 class A2F(nn.Module):
     """A2F network; maps (N, C, h, w) to (N, C, s*h, s*w). Hyperparameters kept as attributes."""
 
@@ -194,25 +191,3 @@ class A2F(nn.Module):
             state = layer(state, states)
             states.append(state)
         return self.tail(state) + skip
-
-
-@register("a2f")
-def build_a2f(scale: int = 4, channels: int = 1, size: str = "paper", **overrides) -> A2F:
-    """A2F at a size preset. ``variant`` (sd | s | m | l, default l = A2F-L) picks the published
-    configuration for ``size="paper"``; other overrides (features, block_features, blocks,
-    channel_attention, weight_norm) win over the preset."""
-    variant = str(overrides.pop("variant", PAPER_VARIANT)).lower()
-    if variant not in VARIANTS:
-        raise ValueError(f"A2F: unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
-    if size == "paper":
-        preset = VARIANTS[variant]
-    elif size in SIZES:
-        preset = SIZES[size]
-    else:
-        raise ValueError(f"A2F: unknown size {size!r}; expected tiny, small or paper")
-    unknown = sorted(set(overrides) - set(OVERRIDES))
-    if unknown:
-        raise ValueError(
-            f"A2F: unknown overrides {unknown}; expected variant or one of {', '.join(OVERRIDES)}"
-        )
-    return A2F(scale=scale, channels=channels, **{**preset, **overrides})

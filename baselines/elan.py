@@ -43,9 +43,9 @@ released by the authors with the hyper-parameter setting suggested in the corres
 literature"; the released code ships both configurations and the ELAN paper reports both. No
 fact points to ELAN-light (SRDA's low ELAN scores do not either: SWD and SRD score as low), so
 the ``paper`` size is the full ELAN, the model the ELAN paper names "ELAN"; ``variant="light"``
-builds ELAN-light. PAPER_PARAMS is the full ELAN's published x4 figure, 8312K. With one channel
-in and out (PAPER_PARAMS_1CH) only the head (ch -> C) and the tail (C -> ch*16) shrink; the
-DIV2K mean shift of the original is parameter-free.
+builds ELAN-light. The spec's ``paper_params`` is the full ELAN's published x4 figure, 8312K.
+With one channel in and out (``params_1ch``) only the head (ch -> C) and the tail (C -> ch*16)
+shrink; the DIV2K mean shift of the original is parameter-free.
 
 Deviations from the authors' code:
 
@@ -64,7 +64,7 @@ Deviations from the authors' code:
 
 Training (ELAN paper and released configs): L1 loss, Adam lr 2e-4, multiplied by 0.5 at epochs
 250, 400, 450, 475 and 500 of the 1000 configured (each epoch DIV2K repeated 80 times), batch 32
-with 192 HR patches (full) / batch 64 with 256 (light). TRAIN_DEFAULTS carries loss, lr and a
+with 192 HR patches (full) / batch 64 with 256 (light). The spec's ``train`` carries loss, lr and a
 step schedule (the suite's step schedule halves once at half the run; set
 ``schedule_milestones`` to 25, 40, 45, 47.5 and 50% of the steps for the released decays).
 """
@@ -78,59 +78,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srda.registry import register
-
-#: Full ELAN at x4, 3 channels: "8312K" in the ELAN paper's classical-SR comparison table;
-#: the released configs/elan_x4.yml configuration gives 8,312,448 trainable parameters.
-PAPER_PARAMS: int = 8_312_000
-PAPER_PARAMS_SOURCE: str = (
-    "Zhang et al., ECCV 2022, classical-SR comparison table (x4, ELAN: 8312K params); matches the "
-    "official github.com/xindongzhang/ELAN configs/elan_x4.yml configuration (8,312,448 "
-    "trainable; the frozen shift kernels are not counted)"
-)
-#: Our paper-size (full ELAN) build at x4 with 1 channel in and out.
-PAPER_PARAMS_1CH: int = 8_257_336
-
-#: The ELAN authors' recipe (L1, Adam 2e-4, step decay by halves).
-TRAIN_DEFAULTS: dict[str, object] = {"loss": "l1", "lr": 2e-4, "schedule": "step"}
-
-#: Published variants.
-VARIANTS: dict[str, dict[str, object]] = {
-    "full": {
-        "features": 180,
-        "blocks": 36,
-        "shared_depth": 0,
-        "expansion": 2,
-        "window_sizes": (4, 8, 16),
-    },
-    "light": {
-        "features": 60,
-        "blocks": 12,
-        "shared_depth": 1,
-        "expansion": 2,
-        "window_sizes": (4, 8, 16),
-    },
-}
-OVERRIDES = ("features", "blocks", "shared_depth", "expansion", "window_sizes")
-PAPER_VARIANT = "full"
-
-#: Size presets; ``paper`` is filled from VARIANTS by ``variant``.
-SIZES: dict[str, dict[str, object]] = {
-    "tiny": {
-        "features": 15,
-        "blocks": 2,
-        "shared_depth": 1,
-        "expansion": 2,
-        "window_sizes": (4, 8, 16),
-    },
-    "small": {
-        "features": 60,
-        "blocks": 4,
-        "shared_depth": 1,
-        "expansion": 2,
-        "window_sizes": (4, 8, 16),
-    },
-}
+from srda.registry import ArchSpec, register
 
 
 class ShiftConv(nn.Module):
@@ -281,6 +229,30 @@ class ELAB(nn.Module):
         return x
 
 
+@register(
+    "elan",
+    ArchSpec(
+        # every preset keeps the constructor's expansion 2 and windows (4, 8, 16)
+        sizes={
+            "tiny": {"features": 15, "blocks": 2, "shared_depth": 1},
+            "small": {"features": 60, "blocks": 4, "shared_depth": 1},
+        },
+        variants={
+            "full": {"features": 180, "blocks": 36, "shared_depth": 0},
+            "light": {"features": 60, "blocks": 12, "shared_depth": 1},
+        },
+        extra_overrides=("expansion", "window_sizes"),
+        paper_variant="full",
+        paper_params=8_312_000,
+        paper_params_source=(
+            "Zhang et al., ECCV 2022, classical-SR comparison table (x4, ELAN: 8312K params); "
+            "matches the official github.com/xindongzhang/ELAN configs/elan_x4.yml "
+            "configuration (8,312,448 trainable; the frozen shift kernels are not counted)"
+        ),
+        params_1ch=8_257_336,
+        train={"loss": "l1", "lr": 2e-4, "schedule": "step"},
+    ),
+)
 class ELAN(nn.Module):
     """ELAN network; maps (N, ch, h, w) to (N, ch, s*h, s*w). Hyperparameters kept as
     attributes. Any input size works: the input is padded to a multiple of the windows' least
@@ -338,27 +310,3 @@ class ELAN(nn.Module):
         f = self.head(self.pad(x))
         out = self.tail(self.body(f) + f)
         return out[..., : h * self.scale, : w * self.scale]
-
-
-@register("elan")
-def build_elan(scale: int = 4, channels: int = 1, size: str = "paper", **overrides) -> ELAN:
-    """ELAN at a size preset. ``variant`` (full | light, default full) picks the published
-    configuration for ``size="paper"``; other overrides (features, blocks, shared_depth,
-    expansion, window_sizes) win over the preset."""
-    variant = str(overrides.pop("variant", PAPER_VARIANT)).lower()
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"ELAN: unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}"
-        )
-    if size == "paper":
-        preset = VARIANTS[variant]
-    elif size in SIZES:
-        preset = SIZES[size]
-    else:
-        raise ValueError(f"ELAN: unknown size {size!r}; expected tiny, small or paper")
-    unknown = sorted(set(overrides) - set(OVERRIDES))
-    if unknown:
-        raise ValueError(
-            f"ELAN: unknown overrides {unknown}; expected variant or one of {', '.join(OVERRIDES)}"
-        )
-    return ELAN(scale=scale, channels=channels, **{**preset, **overrides})

@@ -23,8 +23,8 @@ Layout (``paper`` size: 64 features, 6 IMDBs, the model of the paper's Table for
     CCA: per channel contrast = standard deviation + mean over the spatial positions,
          conv1x1 F -> F/16, ReLU, conv1x1 F/16 -> F, sigmoid; the features are scaled by it.
 
-Parameter count: the paper reports 715K at x4 for RGB (``PAPER_PARAMS``); our 3-channel
-build has 715,176. ``PAPER_PARAMS_1CH`` is smaller only because the first conv takes 1
+Parameter count: the paper reports 715K at x4 for RGB (the spec's ``paper_params``); our 3-channel
+build has 715,176. ``params_1ch`` is smaller only because the first conv takes 1
 channel instead of 3 and the upsampler emits 1 * 16 instead of 3 * 16 channels.
 
 Deviations, and why:
@@ -42,34 +42,17 @@ Deviations, and why:
   fully convolutional and takes any size, odd ones included).
 
 Training (paper, Sec. 4.1): L1 loss, Adam (beta1 0.9, beta2 0.999, eps 1e-8), initial learning
-rate 2e-4 halved periodically (every 200 epochs of the released script). ``TRAIN_DEFAULTS``
+rate 2e-4 halved periodically (every 200 epochs of the released script). The spec's ``train``
 carries loss, schedule and lr; steps, batch and patch come from the suite's preset.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
-from srda.registry import register
+from srda.registry import ArchSpec, register
 
-PAPER_PARAMS: int = 715_000
-PAPER_PARAMS_SOURCE: str = (
-    "IMDN paper (Hui et al., ACM MM 2019), comparison table with lightweight SR methods, "
-    "'Params' column: 715K for x4 (694K x2, 703K x3); RGB input and output"
-)
-#: Exact parameter count of our ``paper`` size at x4 with 1 channel (computed, tested).
-PAPER_PARAMS_1CH: int = 695_560
-
-TRAIN_DEFAULTS: dict[str, Any] = {"loss": "l1", "schedule": "step", "lr": 2e-4}
-
-SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"features": 16, "blocks": 2},
-    "small": {"features": 48, "blocks": 6},
-    "paper": {"features": 64, "blocks": 6},
-}
 LRELU_SLOPE = 0.05
 CCA_REDUCTION = 16
 DISTILLATION_RATE = 0.25
@@ -127,6 +110,23 @@ class IMDB(nn.Module):
         return self.fuse(self.cca(distilled)) + x
 
 
+@register(
+    "imdn",
+    ArchSpec(
+        sizes={
+            "tiny": {"features": 16, "blocks": 2},
+            "small": {"features": 48, "blocks": 6},
+            "paper": {"features": 64, "blocks": 6},
+        },
+        paper_params=715_000,
+        paper_params_source=(
+            "IMDN paper (Hui et al., ACM MM 2019), comparison table with lightweight SR "
+            "methods, 'Params' column: 715K for x4 (694K x2, 703K x3); RGB input and output"
+        ),
+        params_1ch=695_560,
+        train={"loss": "l1", "schedule": "step", "lr": 2e-4},
+    ),
+)
 class IMDN(nn.Module):
     """IMDN: conv head, ``blocks`` IMDBs fused by 1x1 conv, conv, global skip, pixel shuffle."""
 
@@ -165,17 +165,3 @@ class IMDN(nn.Module):
             outs.append(x)
         deep = self.body_tail(self.fuse(torch.cat(outs, dim=1))) + feat
         return self.upsample(deep)
-
-
-@register("imdn")
-def build_imdn(scale: int = 4, channels: int = 1, size: str = "paper", **overrides) -> IMDN:
-    """IMDN at a size preset; ``features`` and ``blocks`` overrides win over the preset.
-
-    tiny: 16 features, 2 IMDBs; small: 48 features, 6 IMDBs; paper: 64 features, 6 IMDBs.
-    """
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
-    unknown = sorted(set(overrides) - {"features", "blocks"})
-    if unknown:
-        raise ValueError(f"imdn: unknown overrides {unknown}; known: ['blocks', 'features']")
-    return IMDN(scale=scale, channels=channels, **{**SIZES[size], **overrides})

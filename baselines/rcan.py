@@ -18,10 +18,10 @@ the model of the paper's x2/x3/x4/x8 BI results)::
     tail      conv3x3 F -> C
     SR (N, C, s*h, s*w)
 
-Parameter count: the published figure is 15.6M at x4 (``PAPER_PARAMS``); our 3-channel build
-has 15,592,355 (the released code's 15,592,379 also counts the two fixed 3x3 mean-shift 1x1
-convs, 24 numbers, that are removed here). ``PAPER_PARAMS_1CH`` is smaller only because the
-head conv takes 1 channel instead of 3 and the tail conv emits 1 instead of 3.
+Parameter count: the published figure is 15.6M at x4 (the spec's ``paper_params``); our
+3-channel build has 15,592,355 (the released code's 15,592,379 also counts the two fixed 3x3
+mean-shift 1x1 convs, 24 numbers, that are removed here). ``params_1ch`` is smaller only because
+the head conv takes 1 channel instead of 3 and the tail conv emits 1 instead of 3.
 
 Deviations, and why:
 
@@ -38,39 +38,40 @@ Deviations, and why:
   has no layout for them). Any input size works (the network is fully convolutional).
 
 Training (paper, Sec. 4.1): L1 loss, Adam (beta1 0.9, beta2 0.999, eps 1e-8), batch 16 of
-48x48 LR patches, learning rate 1e-4 halved every 2x10^5 iterations. ``TRAIN_DEFAULTS`` carries
+48x48 LR patches, learning rate 1e-4 halved every 2x10^5 iterations. The spec's ``train`` carries
 loss, schedule and lr; steps, batch and patch come from the suite's preset.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from spandrel.architectures.RCAN import RCAN
 from torch import nn
 
-from srda.registry import register
+from srda.registry import ArchSpec, register
 
-PAPER_PARAMS: int = 15_600_000
-PAPER_PARAMS_SOURCE: str = (
-    "SwinIR official repository README (JingyunLiang/SwinIR), x4 comparison table trained on "
-    "DIV2K: RCAN #Params 15.6M (RGB); the RCAN paper (ECCV 2018) gives its size only in a "
-    "parameters-vs-PSNR figure (about 16M)"
-)
-#: Exact parameter count of our ``paper`` size at x4 with 1 channel (computed, tested).
-PAPER_PARAMS_1CH: int = 15_590_049
-
-TRAIN_DEFAULTS: dict[str, Any] = {"loss": "l1", "schedule": "step", "lr": 1e-4}
-
-SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"groups": 2, "blocks": 2, "features": 16, "reduction": 4},
-    "small": {"groups": 4, "blocks": 4, "features": 32, "reduction": 8},
-    "paper": {"groups": 10, "blocks": 20, "features": 64, "reduction": 16},
-}
 SCALES = (2, 3, 4, 8)
 
 
+@register(
+    "rcan",
+    ArchSpec(
+        sizes={
+            "tiny": {"groups": 2, "blocks": 2, "features": 16, "reduction": 4},
+            "small": {"groups": 4, "blocks": 4, "features": 32, "reduction": 8},
+            "paper": {"groups": 10, "blocks": 20, "features": 64, "reduction": 16},
+        },
+        scales=SCALES,
+        paper_params=15_600_000,
+        paper_params_source=(
+            "SwinIR official repository README (JingyunLiang/SwinIR), x4 comparison table "
+            "trained on DIV2K: RCAN #Params 15.6M (RGB); the RCAN paper (ECCV 2018) gives its "
+            "size only in a parameters-vs-PSNR figure (about 16M)"
+        ),
+        params_1ch=15_590_049,
+        train={"loss": "l1", "schedule": "step", "lr": 1e-4},
+    ),
+)
 class RCANSR(nn.Module):
     """spandrel's RCAN with the mean shift removed (``norm=False``); maps [0, 1] -> [0, 1]."""
 
@@ -104,18 +105,3 @@ class RCANSR(nn.Module):
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         # spandrel scales its input in place (by 1 here): give it a tensor of its own.
         return self.net(lr.clone())
-
-
-@register("rcan")
-def build_rcan(scale: int = 4, channels: int = 1, size: str = "paper", **overrides) -> RCANSR:
-    """RCAN at a size preset; ``groups``, ``blocks``, ``features``, ``reduction`` overrides win.
-
-    tiny: 2 groups x 2 RCABs, 16 features, reduction 4; small: 4 x 4, 32 features, reduction 8;
-    paper: 10 x 20, 64 features, reduction 16.
-    """
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
-    unknown = sorted(set(overrides) - set(SIZES["paper"]))
-    if unknown:
-        raise ValueError(f"rcan: unknown overrides {unknown}; known: {sorted(SIZES['paper'])}")
-    return RCANSR(scale=scale, channels=channels, **{**SIZES[size], **overrides})

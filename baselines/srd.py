@@ -46,31 +46,18 @@ Deviations (docs/baselines/srd.md):
 - The diagnosis network and the SAI blocks are not part of this baseline.
 
 Parameters: no parameter count for MRC-Net is reported in the sources available to us (the
-official README gives none), so PAPER_PARAMS is our own count at x4 with 3 channels.
-PAPER_PARAMS_1CH differs only through the first conv's inputs and the last conv's outputs
-(1 vs 3 channels); no mean shift exists to remove.
+official README gives none), so the spec has no ``paper_params``; our paper-size count at x4
+is 787,592 with 3 channels and ``params_1ch`` = 785,862 with 1, the difference only through
+the first conv's inputs and the last conv's outputs; no mean shift exists to remove.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import nn
 
 from baselines.swd import DualStreamModule, ResBlock, SRTail, Upsampler, conv_prelu
-from srda.registry import register
-
-PAPER_PARAMS: int = 787_592
-PAPER_PARAMS_SOURCE: str = "not reported; our count"
-PAPER_PARAMS_1CH: int = 785_862
-TRAIN_DEFAULTS: dict[str, Any] = {"loss": "l1"}
-
-SIZES: dict[str, dict[str, int]] = {
-    "paper": dict(head=64, feats=32, stages=3, blocks=4, recursions=1),
-    "small": dict(head=32, feats=32, stages=2, blocks=2, recursions=1),
-    "tiny": dict(head=8, feats=8, stages=2, blocks=1, recursions=1),
-}
+from srda.registry import ArchSpec, per_size, register
 
 
 class ContextCell(nn.Module):
@@ -91,6 +78,21 @@ class ContextCell(nn.Module):
         return torch.sigmoid(o) * torch.tanh(c), c
 
 
+@register(
+    "srd",
+    ArchSpec(
+        sizes=per_size(  # (tiny, small, paper)
+            head=(8, 32, 64),
+            feats=(8, 32, 32),
+            stages=(2, 2, 3),
+            blocks=(1, 2, 4),
+            recursions=(1, 1, 1),
+        ),
+        paper_params_source="not reported (the official README gives none)",
+        params_1ch=785_862,
+        train={"loss": "l1"},
+    ),
+)
 class MRCNet(nn.Module):
     """MRC-Net; ``recursions=1`` is the deployed (distilled) network, >1 the recursive one."""
 
@@ -108,15 +110,6 @@ class MRCNet(nn.Module):
         if recursions < 1:
             raise ValueError(f"recursions={recursions} must be >= 1")
         self.scale, self.feats, self.recursions = scale, feats, recursions
-        self.hparams = dict(
-            scale=scale,
-            channels=channels,
-            head=head,
-            feats=feats,
-            stages=stages,
-            blocks=blocks,
-            recursions=recursions,
-        )
         self.head = nn.Sequential(
             conv_prelu(channels, head),
             ResBlock(head, bias=False),
@@ -136,15 +129,3 @@ class MRCNet(nn.Module):
             h, c = self.cell(x, y, c)
             y = self.mrc(h) + h
         return self.tail(self.upsample(y), lr)
-
-
-@register("srd")
-def build_srd(scale: int = 4, channels: int = 1, size: str = "paper", **overrides) -> MRCNet:
-    """SRD's SR branch (MRC-Net) at ``size`` (tiny | small | paper); ``overrides`` replace any
-    of head, feats, stages, blocks, recursions."""
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
-    unknown = sorted(set(overrides) - set(SIZES[size]))
-    if unknown:
-        raise TypeError(f"unknown MRC-Net settings {unknown}; known: {sorted(SIZES[size])}")
-    return MRCNet(scale=scale, channels=channels, **{**SIZES[size], **overrides})

@@ -63,42 +63,23 @@ Deviations from the official code (all documented in docs/baselines/swd.md):
   0.1 L1(S, HR) + 0.1 L1(SR, HR) + L1(sub-bands, DWT(HR)). The suite's shared trainer uses one
   pixel loss on SR; ``swd_objective`` implements Eq. 4 for a trainer that wants it.
 
-Parameters: no parameter count is reported in the paper or the official README, so
-PAPER_PARAMS is our own count of this implementation at x4 with 3 channels. PAPER_PARAMS_1CH
-differs from it only through the channel count (first and last convs, the nearest skip has no
-parameters, the wavelet stage's 4C/16C sub-band widths); no mean shift exists to remove.
+Parameters: no parameter count is reported in the paper or the official README, so the spec
+has no ``paper_params``; our paper-size count at x4 is 3,228,014 with 3 channels and
+``params_1ch`` = 3,032,708 with 1, the difference only through the channel count (first and last
+convs, the nearest skip has no parameters, the wavelet stage's 4C/16C sub-band widths); no mean
+shift exists to remove.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srda.registry import register
-
-PAPER_PARAMS: int = 3_228_014
-PAPER_PARAMS_SOURCE: str = "not reported; our count"
-PAPER_PARAMS_1CH: int = 3_032_708
-TRAIN_DEFAULTS: dict[str, Any] = {"loss": "l1", "schedule": "step", "lr": 1e-4}
-
-# paper: the released configuration (x2 in the paper; x4 through the MRC-Net upsampler).
-SIZES: dict[str, dict[str, int]] = {
-    "paper": dict(
-        head=64, feats=32, modules=2, stages=3, blocks=4, wave_up=24, wave_down=96, wave_stages=3
-    ),
-    "small": dict(
-        head=32, feats=16, modules=1, stages=2, blocks=2, wave_up=8, wave_down=32, wave_stages=3
-    ),
-    "tiny": dict(
-        head=8, feats=8, modules=1, stages=2, blocks=1, wave_up=4, wave_down=8, wave_stages=2
-    ),
-}
-
+from srda.registry import ArchSpec, per_size, register
 
 # --------------------------------------------------------------------------- shared blocks
 # (also used by baselines/srd.py: SRD's MRC-Net is built from the same authors' blocks)
@@ -395,6 +376,25 @@ class WaveletStage(nn.Module):
         return haar_idwt(bands), bands
 
 
+@register(
+    "swd",
+    ArchSpec(
+        # paper: the released configuration (x2 in the paper; x4 through MRC-Net's upsampler)
+        sizes=per_size(  # (tiny, small, paper)
+            head=(8, 32, 64),
+            feats=(8, 16, 32),
+            modules=(1, 1, 2),
+            stages=(2, 2, 3),
+            blocks=(1, 2, 4),
+            wave_up=(4, 8, 24),
+            wave_down=(8, 32, 96),
+            wave_stages=(2, 3, 3),
+        ),
+        paper_params_source="not reported (neither the paper nor the official README)",
+        params_1ch=3_032_708,
+        train={"loss": "l1", "schedule": "step", "lr": 1e-4},
+    ),
+)
 class SWDNet(nn.Module):
     """SWD-Net: spatial stage (LR -> S), then wavelet stage (S -> SR). ``forward`` returns SR;
     ``forward_stages`` also returns S and the predicted sub-bands (for Eq. 4)."""
@@ -414,18 +414,6 @@ class SWDNet(nn.Module):
     ) -> None:
         super().__init__()
         self.scale = scale
-        self.hparams = dict(
-            scale=scale,
-            channels=channels,
-            head=head,
-            feats=feats,
-            modules=modules,
-            stages=stages,
-            blocks=blocks,
-            wave_up=wave_up,
-            wave_down=wave_down,
-            wave_stages=wave_stages,
-        )
         self.spatial = SpatialStage(channels, scale, head, feats, modules, stages, blocks)
         self.wavelet = WaveletStage(channels, wave_up, wave_down, wave_stages)
 
@@ -469,15 +457,3 @@ def swd_objective(
         }
 
     return objective
-
-
-@register("swd")
-def build_swd(scale: int = 4, channels: int = 1, size: str = "paper", **overrides) -> SWDNet:
-    """SWD-Net at ``size`` (tiny | small | paper); ``overrides`` replace any of
-    head, feats, modules, stages, blocks, wave_up, wave_down, wave_stages."""
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
-    unknown = sorted(set(overrides) - set(SIZES[size]))
-    if unknown:
-        raise TypeError(f"unknown SWD-Net settings {unknown}; known: {sorted(SIZES[size])}")
-    return SWDNet(scale=scale, channels=channels, **{**SIZES[size], **overrides})

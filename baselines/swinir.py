@@ -38,11 +38,11 @@ twice as long). ``img_size`` is the training-patch size the official models were
 it fixes no parameter (only the precomputed attention-mask buffers; other sizes compute their
 mask on the fly). Stochastic depth 0.1 as the official default (``drop_path_rate`` override).
 
-Parameter counts: the published figure for the classical x4 model is 11.9M (``PAPER_PARAMS``);
-our 3-channel build has 11,900,199. ``PAPER_PARAMS_1CH`` is smaller only because the first
-conv takes 1 channel instead of 3 and the last conv emits 1 instead of 3 (the mean shift has
-no parameters). The lightweight x4 model is published as 897K, but the official code builds
-929,628 parameters at x4 with 3 channels (spandrel agrees); the paper's figures for the
+Parameter counts: the published figure for the classical x4 model is 11.9M (the spec's
+``paper_params``); our 3-channel build has 11,900,199. ``params_1ch`` is smaller only because
+the first conv takes 1 channel instead of 3 and the last conv emits 1 instead of 3 (the mean
+shift has no parameters). The lightweight x4 model is published as 897K, but the official code
+builds 929,628 parameters at x4 with 3 channels (spandrel agrees); the paper's figures for the
 lightweight models are about 32K below what the released code builds at every scale, a known
 discrepancy (SwinIR issue #45: 910.2K counted for x2 against 878K in the paper's Table).
 
@@ -64,80 +64,19 @@ Deviations, and why:
 
 Training (paper, Sec. 4.1 and supplementary): L1 loss, Adam, initial learning rate 2e-4 halved
 at 250K, 400K, 450K and 475K of 500K iterations (50%, 80%, 90%, 95% of training); batch 32 of
-48x48 LR patches for classical SR (64 x 64x64 for lightweight). ``TRAIN_DEFAULTS`` carries
-loss, schedule and lr; the trainer's ``step`` schedule halves at ``steps // 2`` unless
+48x48 LR patches for classical SR (64 x 64x64 for lightweight). The spec's ``train``
+carries loss, schedule and lr; the trainer's ``step`` schedule halves at ``steps // 2`` unless
 ``schedule_milestones`` is given.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from spandrel.architectures.SwinIR import SwinIR
 from torch import nn
 
-from srda.registry import register
-
-PAPER_PARAMS: int = 11_900_000
-PAPER_PARAMS_SOURCE: str = (
-    "SwinIR official repository README (JingyunLiang/SwinIR), x4 classical SR comparison "
-    "table trained on DIV2K: SwinIR #Params 11.9M (RGB)"
-)
-#: Exact parameter count of our ``paper`` size at x4 with 1 channel (computed, tested).
-PAPER_PARAMS_1CH: int = 11_895_805
-#: The lightweight x4 model's published figure (SwinIR paper, lightweight SR table) and source.
-PAPER_PARAMS_LIGHTWEIGHT: int = 897_000
-PAPER_PARAMS_LIGHTWEIGHT_SOURCE: str = (
-    "SwinIR paper (ICCV-W 2021), lightweight SR table: 897K at x4; the official code builds "
-    "929,628 (see SwinIR issue #45 on the gap)"
-)
-
-TRAIN_DEFAULTS: dict[str, Any] = {"loss": "l1", "schedule": "step", "lr": 2e-4}
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "classical": {
-        "embed_dim": 180,
-        "depths": [6, 6, 6, 6, 6, 6],
-        "num_heads": [6, 6, 6, 6, 6, 6],
-        "window_size": 8,
-        "mlp_ratio": 2.0,
-        "upsampler": "pixelshuffle",
-        "img_size": 48,
-    },
-    "lightweight": {
-        "embed_dim": 60,
-        "depths": [6, 6, 6, 6],
-        "num_heads": [6, 6, 6, 6],
-        "window_size": 8,
-        "mlp_ratio": 2.0,
-        "upsampler": "pixelshuffledirect",
-        "img_size": 64,
-    },
-}
-SIZES: dict[str, dict[str, Any]] = {
-    "tiny": {
-        "embed_dim": 16,
-        "depths": [2, 2],
-        "num_heads": [2, 2],
-        "window_size": 4,
-        "mlp_ratio": 2.0,
-        "upsampler": "pixelshuffledirect",
-        "img_size": 16,
-    },
-    "small": {
-        "embed_dim": 48,
-        "depths": [4, 4],
-        "num_heads": [4, 4],
-        "window_size": 6,
-        "mlp_ratio": 2.0,
-        "upsampler": "pixelshuffledirect",
-        "img_size": 48,
-    },
-    "paper": VARIANTS["classical"],
-}
-KNOWN_OVERRIDES = (*VARIANTS["classical"], "drop_path_rate", "resi_connection")
+from srda.registry import SIZES, ArchSpec, register
 
 
 def pad_to_window(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -150,6 +89,42 @@ def pad_to_window(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
+def _swin(embed: int, depths: tuple[int, ...], window: int, upsampler: str, img: int) -> dict:
+    """One configuration of the table above (as many heads as layers per stage, mlp 2)."""
+    return {
+        "embed_dim": embed,
+        "depths": depths,
+        "num_heads": (depths[0],) * len(depths),
+        "window_size": window,
+        "mlp_ratio": 2.0,
+        "upsampler": upsampler,
+        "img_size": img,
+    }
+
+
+@register(
+    "swinir",
+    ArchSpec(
+        sizes={
+            "tiny": _swin(16, (2, 2), 4, "pixelshuffledirect", 16),
+            "small": _swin(48, (4, 4), 6, "pixelshuffledirect", 48),
+        },
+        variants={
+            "classical": _swin(180, (6,) * 6, 8, "pixelshuffle", 48),
+            "lightweight": _swin(60, (6,) * 4, 8, "pixelshuffledirect", 64),
+        },
+        paper_variant="classical",
+        variant_sizes=SIZES,  # a variant wins over the size
+        extra_overrides=("drop_path_rate", "resi_connection"),
+        paper_params=11_900_000,
+        paper_params_source=(
+            "SwinIR official repository README (JingyunLiang/SwinIR), x4 classical SR "
+            "comparison table trained on DIV2K: SwinIR #Params 11.9M (RGB)"
+        ),
+        params_1ch=11_895_805,
+        train={"loss": "l1", "schedule": "step", "lr": 2e-4},
+    ),
+)
 class SwinIRSR(nn.Module):
     """spandrel's SwinIR with a zero mean and unit range, padded to the window, cropped back."""
 
@@ -221,24 +196,3 @@ class SwinIRSR(nn.Module):
         h, w = lr.shape[-2:]
         sr = self.net(pad_to_window(lr, self.window_size))
         return sr[..., : h * self.scale, : w * self.scale]
-
-
-@register("swinir")
-def build_swinir(scale: int = 4, channels: int = 1, size: str = "paper", **overrides) -> SwinIRSR:
-    """SwinIR at a size preset or a published ``variant`` (classical | lightweight).
-
-    ``variant`` wins over ``size``; architecture overrides (embed_dim, depths, num_heads,
-    window_size, mlp_ratio, upsampler, img_size, drop_path_rate, resi_connection) win over both.
-    """
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
-    variant = overrides.pop("variant", None)
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(f"swinir: unknown variant {variant!r}; expected one of {list(VARIANTS)}")
-    unknown = sorted(set(overrides) - set(KNOWN_OVERRIDES))
-    if unknown:
-        raise ValueError(
-            f"swinir: unknown overrides {unknown}; known: {sorted([*KNOWN_OVERRIDES, 'variant'])}"
-        )
-    base = VARIANTS[variant] if variant is not None else SIZES[size]
-    return SwinIRSR(scale=scale, channels=channels, **{**base, **overrides})

@@ -1,9 +1,12 @@
-"""RCAN, SwinIR and IMDN baselines: shapes, gradients, odd sizes, scales, parameter counts."""
+"""RCAN, SwinIR and IMDN: inputs below a window, exact counts, the lightweight SwinIR, no
+mean shift, padding, their own refusals and overrides.
+
+What every architecture keeps (shapes, scales, round trip, counts) is in
+test_registry_contract.py."""
 
 from __future__ import annotations
 
 import functools
-import importlib
 
 import pytest
 import torch
@@ -25,82 +28,11 @@ def paper_count(name: str, channels: int, scale: int = 4) -> int:
         return n_params(build(name, scale=scale, channels=channels, size="paper"))
 
 
-def first_weight(name: str, model: torch.nn.Module) -> torch.Tensor:
-    """The weight of the first layer the LR image meets."""
-    if name == "rcan":
-        return model.net.head[0].weight
-    if name == "swinir":
-        return model.net.conv_first.weight
-    return model.head.weight
-
-
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_tiny_forward_backward_odd_sizes(name: str, scale: int) -> None:
-    torch.manual_seed(0)
-    model = build(name, scale=scale, channels=1, size="tiny")
-    for h, w in ((13, 11), (9, 15)):
-        model.zero_grad(set_to_none=True)
-        lr = torch.rand(2, 1, h, w)
-        sr = model(lr)
-        assert sr.shape == (2, 1, h * scale, w * scale)
-        assert torch.isfinite(sr).all()
-        sr.abs().mean().backward()
-        grad = first_weight(name, model).grad
-        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
-        missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-        # SwinIR's first block of each stage gets no attention mask: nothing is unused.
-        assert not missing, f"{name}: parameters without gradient: {missing[:5]}"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_tiny_x8_and_small_inputs(name: str) -> None:
-    model = build(name, scale=8, size="tiny")
-    assert model(torch.rand(1, 1, 5, 7)).shape == (1, 1, 40, 56)
-    x4 = build(name, scale=4, size="tiny")
-    # sides shorter than a SwinIR window (reflect padding impossible) still work
-    assert x4(torch.rand(1, 1, 3, 2)).shape == (1, 1, 12, 8)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_tiny_is_tiny(name: str) -> None:
-    assert 2_000 <= n_params(build(name, size="tiny")) <= 50_000
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_input_not_modified_and_leaf_input_ok(name: str) -> None:
-    model = build(name, size="tiny")
-    lr = torch.rand(1, 1, 9, 9, requires_grad=True)
-    before = lr.detach().clone()
-    model(lr).sum().backward()
-    assert torch.equal(lr.detach(), before)
-    assert lr.grad is not None and torch.isfinite(lr.grad).all()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_constant_patch_gives_finite_gradients(name: str) -> None:
-    """Zero backgrounds of medical slices: a constant patch must not produce NaN gradients."""
-    model = build(name, size="tiny")
-    model(torch.zeros(2, 1, 8, 8)).mean().backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_paper_param_counts(name: str) -> None:
-    module = importlib.import_module(f"baselines.{name}")
-    three = paper_count(name, 3)
-    assert abs(three - module.PAPER_PARAMS) / module.PAPER_PARAMS < 0.01, three
-    assert paper_count(name, 1) == module.PAPER_PARAMS_1CH
-    assert module.PAPER_PARAMS_SOURCE
-    assert set(module.TRAIN_DEFAULTS) <= {"loss", "schedule", "lr"}
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_meta_build_matches_real_build(name: str) -> None:
-    with torch.device("meta"):
-        meta = build(name, size="small")
-    assert all(p.device.type == "meta" for p in meta.parameters())
-    assert n_params(meta) == n_params(build(name, size="small"))
+def test_sides_shorter_than_a_window(name: str) -> None:
+    """Sides below SwinIR's window (reflect padding impossible) still work."""
+    with torch.no_grad():
+        assert build(name, scale=4, size="tiny")(torch.rand(1, 1, 3, 2)).shape == (1, 1, 12, 8)
 
 
 def test_exact_three_channel_counts() -> None:
@@ -113,12 +45,9 @@ def test_exact_three_channel_counts() -> None:
 
 
 def test_swinir_lightweight_variant() -> None:
-    from baselines import swinir
-
     light = build("swinir", channels=3, variant="lightweight")
     assert n_params(light) == 929_628  # official code; the paper prints 897K (see module doc)
     assert light.net.upsampler == "pixelshuffledirect" and light.net.embed_dim == 60
-    assert swinir.PAPER_PARAMS_LIGHTWEIGHT == 897_000
     sr = build("swinir", scale=3, variant="lightweight")(torch.rand(1, 1, 11, 13))
     assert sr.shape == (1, 1, 33, 39)
 
@@ -149,19 +78,13 @@ def test_swinir_padding_matches_unpadded_multiple() -> None:
         assert torch.equal(model(odd), padded[..., :36, :52])
 
 
-def test_bad_arguments_are_refused() -> None:
-    with pytest.raises(ValueError, match="unknown overrides"):
-        build("rcan", size="tiny", width=3)
-    with pytest.raises(ValueError, match="scales"):
+def test_their_own_refusals() -> None:
+    with pytest.raises(ValueError, match=r"scales \(2, 3, 4, 8\), got 5"):
         build("rcan", size="tiny", scale=5)
-    with pytest.raises(ValueError, match="variant"):
-        build("swinir", size="tiny", variant="huge")
     with pytest.raises(ValueError, match="img_size"):
         build("swinir", size="tiny", img_size=18)
-    with pytest.raises(ValueError, match="unknown overrides"):
-        build("imdn", size="tiny", depth=3)
-    with pytest.raises(ValueError, match="size"):
-        build("imdn", size="medium")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        build("imdn", size="tiny", features=18)
 
 
 def test_overrides_win_over_size() -> None:

@@ -30,6 +30,7 @@ from srda.diagnosis.metrics import (
 )
 from srda.errors import InputError
 from srda.stats import cluster_bootstrap_ci
+from srda.train.trainer import native_bf16
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -152,8 +153,11 @@ def test_gpu_path_bf16_and_channels_last_on_cpu(tmp_path):
     assert np.isfinite(half.frame[["prob_a", "prob_b"]].to_numpy()).all()
     ckpt = torch.load(tmp_path / "c" / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["settings"]["precision"] == "bf16"  # what ran, not "auto"
-    auto = fit_and_predict(*args, tiny(), tmp_path / "d")  # auto: fp32 on a CPU without bf16
-    assert auto.summary["precision"] in ("fp32", "bf16") and auto.summary["channels_last"] is False
+    auto = fit_and_predict(*args, tiny(), tmp_path / "d")  # auto: bf16 where the CPU has it
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert auto.summary["precision"] == expected and auto.summary["channels_last"] is False
+    ckpt = torch.load(tmp_path / "d" / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["settings"]["precision"] == expected
     with pytest.raises(ValueError, match="fp16 needs a CUDA"):
         fit_and_predict(*args, tiny(precision="fp16"), tmp_path / "e")
 
