@@ -32,9 +32,11 @@ test: setup
 
 # Speed of the suite's own code (benchmarks/harness.py): a fresh smoke run for its wall time
 # (a few minutes), SRDA's PSNR after equal quick-preset steps in fp32 and bf16 (3 seeds each,
-# ~10 min with bf16 hardware, far longer without: drop --run-precision there), then up to
-# 20 min of measurements on 2 cores; writes results/bench/bench.json and bench.md. Other options
-# through BENCH_ARGS, e.g.
+# ~10 min with bf16 hardware), then up to 20 min of measurements on 2 cores; writes
+# results/bench/bench.json and bench.md. On a CPU without native bf16 (AVX2 only) the harness
+# skips the emulated-bf16 work by itself (the precision check, the bf16 tuned candidates) and
+# says so there; BENCH_ARGS="--run-smoke --run-precision --bf16 native" runs it all the same.
+# Other options through BENCH_ARGS, e.g.
 # make bench BENCH_ARGS="--time-budget 600 --smoke-results results/smoke" (or --tiny).
 BENCH_ARGS ?= --run-smoke --run-precision
 bench: setup

@@ -9,6 +9,8 @@ data loading and validation are not measured.
 - ``srda_plain_vs_tuned``: the SRDA joint training step, plain (fp32, default memory format,
   the trainer's Adam) against tuned candidates (bf16 autocast with the deformable conv kept in
   fp32, channels_last, fused Adam), all in the same process from the same initial weights.
+  ``skip_precisions`` leaves out the candidates of a precision (the harness passes bf16 on a
+  CPU without native bf16, where the tuned figure is then the best fp32 candidate).
 - ``bench_methods``: per method, training images/s (one optimiser step of its trainer
   objective, fp32) and inference images/s (SR network forward on LR images, no grad), with the
   FLOPs of each per image.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,7 @@ def srda_plain_vs_tuned(
     candidates: Sequence[str],
     deadline: float | None,
     screen_factor: float = 2.0,
+    skip_precisions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """SRDA joint training images/s: plain fp32 and every tuned candidate, same process.
 
@@ -168,7 +171,11 @@ def srda_plain_vs_tuned(
     candidate first takes one step (its warm-up); if that step is more than ``screen_factor``
     times the plain median it cannot win and its timed steps are skipped (``screened_out``,
     its images/s then from that one step). The tuned figure is the best candidate's.
+    ``skip_precisions``: precision -> reason; a candidate of that precision takes no step and
+    is recorded as ``skipped`` with the reason (the time budget is shared by the others).
     """
+    skip_precisions = dict(skip_precisions or {})
+    runnable = [n for n in candidates if TUNED_CANDIDATES[n]["precision"] not in skip_precisions]
     settings = method_settings(cfg, "srda", dataset)
     torch.manual_seed(0)
     model = build(settings)
@@ -182,14 +189,18 @@ def srda_plain_vs_tuned(
     results: dict[str, Any] = {}
     with bst.deterministic(True):
         logger.info("srda_train: plain fp32, %d warm-up + %d timed steps", warmup, steps)
-        plain_deadline = split_deadline(deadline, 1 + len(candidates))
+        plain_deadline = split_deadline(deadline, 1 + len(runnable))
         plain = bst.run_precision(
             model, initial, batch_of(batch, patch), "fp32", warmup, steps, plain_deadline, **loss_kw
         )
         plain["config"] = {"precision": "fp32", "channels_last": False, "fused": False}
         logger.info("srda_train: plain %.3f images/s", plain["images_per_second"])
-        for i, name in enumerate(candidates):
+        for name in candidates:
             spec = TUNED_CANDIDATES[name]
+            if spec["precision"] in skip_precisions:
+                results[name] = {"config": spec, "skipped": skip_precisions[spec["precision"]]}
+                logger.warning("srda_train: %s skipped (%s)", name, results[name]["skipped"])
+                continue
             if deadline is not None and time.perf_counter() > deadline:
                 results[name] = {"config": spec, "skipped": "time budget spent"}
                 logger.warning("srda_train: %s skipped (time budget spent)", name)
@@ -199,7 +210,7 @@ def srda_plain_vs_tuned(
             fmt = torch.channels_last if spec["channels_last"] else torch.contiguous_format
             model.to(memory_format=fmt)
             data = batch_of(batch, patch, channels_last=spec["channels_last"])
-            cand_deadline = split_deadline(deadline, len(candidates) - i)
+            cand_deadline = split_deadline(deadline, len(runnable) - runnable.index(name))
             probe = bst.run_precision(
                 model,
                 initial,
@@ -247,6 +258,16 @@ def srda_plain_vs_tuned(
     best = max(measured, key=lambda k: measured[k]["images_per_second"]) if measured else None
     plain_ips = plain["images_per_second"]
     tuned_ips = measured[best]["images_per_second"] if best else None
+    left_out = sorted({TUNED_CANDIDATES[n]["precision"] for n in candidates} & set(skip_precisions))
+    if best and left_out:
+        tuned_note = (
+            f"best {TUNED_CANDIDATES[best]['precision']} candidate: "
+            f"{', '.join(left_out)} candidates skipped"
+        )
+    elif best:
+        tuned_note = "best candidate of all precisions"
+    else:
+        tuned_note = "no tuned candidate measured"
     out = {
         "method": "srda",
         "dataset_settings_from": dataset,
@@ -265,6 +286,8 @@ def srda_plain_vs_tuned(
         "plain": plain,
         "candidates": results,
         "tuned_best": best,
+        "tuned_note": tuned_note,
+        "skipped_precisions": skip_precisions,
         "imgs_per_s_plain": plain_ips,
         "imgs_per_s_tuned": tuned_ips,
         "speedup": tuned_ips / plain_ips if tuned_ips else None,
