@@ -159,7 +159,16 @@ def test_table1_levels_tests_roi_and_paper(tmp_path):
     ].iloc[0]
     assert row["paper"] == pytest.approx(26.76)  # the paper's Bicubic on ADNI-MRI
     assert row["difference"] == pytest.approx(row["ours"] - 26.76)
-    assert "26.76" in (out / "table1_psnr_ssim_vs_paper.md").read_text()
+    beside = (out / "table1_psnr_ssim_vs_paper.md").read_text()
+    assert "26.76" in beside and "only the ordering of methods is comparable." in beside
+    # what the reader may compare follows where each dataset's images came from
+    build.write_table1(_settings(tmp_path, synthetic=[]), out)
+    beside = (out / "table1_psnr_ssim_vs_paper.md").read_text()
+    assert "synthetic" not in beside and "Your data are not the paper's subjects" in beside
+    build.write_table1(_settings(tmp_path, synthetic=["demented-mri"]), out)
+    beside = (out / "table1_psnr_ssim_vs_paper.md").read_text()
+    assert "demented-mri: the embedded cohort, synthetic" in beside
+    assert "adni-mri: the embedded" not in beside
 
 
 def test_table3_rows_levels_subject_tests_confusion_headroom(tmp_path):

@@ -10,6 +10,7 @@ that are not trained), and the renderings mark rows still improving with a dagge
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -292,21 +293,40 @@ def _flagged(long: pd.DataFrame) -> set[tuple[str, int, str]]:
     return set(zip(rows["dataset"], rows["scale"].astype(int), rows["method"], strict=True))
 
 
+def _comparability(datasets: list[str], synthetic: Sequence[str] | None) -> str:
+    """What a reader may compare with the paper, by where each dataset's images came from."""
+    drawn = [d for d in datasets if synthetic is None or d in synthetic]
+    if drawn and len(drawn) == len(datasets):
+        return "The embedded cohort is synthetic, so only the ordering of methods is comparable."
+    real = (
+        "Your data are not the paper's subjects, split or training budget: set magnitudes "
+        "side by side with care."
+    )
+    if not drawn:
+        return real
+    return (
+        f"{', '.join(drawn)}: the embedded cohort, synthetic, so only the ordering of methods "
+        f"is comparable there. {real}"
+    )
+
+
 def _vs_paper_markdown(
     frame: pd.DataFrame,
     display: dict[str, str],
     title: str,
     flagged: set[tuple[str, int, str]] | None = None,
     note: str = "",
+    synthetic: Sequence[str] | None = None,
 ) -> str:
     """The side-by-side in Markdown; a method still improving on a dataset (``flagged``) gets
-    a dagger there, explained by ``note`` under the tables."""
+    a dagger there, explained by ``note`` under the tables. ``synthetic``: the datasets drawn
+    from the embedded cohort (None: all of them)."""
     flagged = flagged or set()
     lines = [f"## {title}", ""]
     lines.append(
         "Ours: this run (95% interval resampling subjects). Paper: the value it reports for "
         "the dataset it names (`paper_name` of each dataset); – where it reports none. "
-        "The embedded cohort is synthetic, so only the ordering of methods is comparable."
+        + _comparability(list(dict.fromkeys(frame["dataset"])), synthetic)
     )
     for (dataset, scale), part in frame.groupby(["dataset", "scale"], sort=False):
         metrics = list(dict.fromkeys(part["metric"]))
@@ -351,6 +371,6 @@ def write_vs_paper(
     title = f"Table {table} beside the paper's"
     note = convergence.CLASSIFIER_NOTE if table == "III" else convergence.SR_NOTE
     stem.with_suffix(".md").write_text(
-        _vs_paper_markdown(frame, display, title, _flagged(long), note)
+        _vs_paper_markdown(frame, display, title, _flagged(long), note, settings.get("synthetic"))
     )
     return frame
