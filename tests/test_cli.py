@@ -61,6 +61,9 @@ def test_a_good_nifti_dataset_prepares(nifti_settings, tmp_path, capsys):
     assert code == 0
     meta = pd.read_csv(out / "train_meta.csv")
     assert len(np.load(out / "train_hr.npy")) == len(meta) > 0
+    # the HR pixel: the head's extent (at most the 28 voxels of 1.5 mm) over hr_size
+    hr_size = nifti_settings(vols, labels)["hr_size"]
+    assert (meta["pixel_mm"] > 0).all() and (meta["pixel_mm"] <= 28 * 1.5 / hr_size).all()
     assert json.loads((out / "dataset.json").read_text())["subjects_in_multiple_splits"] == 0
 
 

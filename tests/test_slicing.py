@@ -72,3 +72,19 @@ def test_2d_image_is_padded_square_and_resized():
     # Rows stay rows: the lesion's row centre maps to (100 / 208) * 64.
     rows, _ = np.nonzero(sl.roi[0])
     assert rows.mean() == pytest.approx(100 / 208 * 64, abs=2)
+
+
+def test_pixel_mm_is_the_cropped_extent_over_hr_size():
+    vol = np.zeros((40, 40, 10), np.float32)
+    vol[10:30, 5:35, :] = 1.0  # 20 x 30 voxels of head
+    sl = volume_to_slices(vol, (2.0, 2.0, 3.0), "axial", hr_size=32, min_brain_fraction=0.0)
+    # the crop keeps a 2-voxel margin: 24 x 34 voxels of 2 mm, the longer side spans 32 pixels
+    assert sl.pixel_mm == pytest.approx(34 * 2.0 / 32)
+    coronal = volume_to_slices(vol, (2.0, 2.0, 3.0), "coronal", hr_size=32)
+    assert coronal.pixel_mm == pytest.approx(24 * 2.0 / 32)  # rows 8..31 by 10 slices of 3 mm
+
+
+def test_2d_pixel_mm_needs_the_source_pixel_size():
+    image = np.random.default_rng(0).random((208, 176)).astype(np.float32)
+    assert np.isnan(image_to_hr(image, 64).pixel_mm)
+    assert image_to_hr(image, 64, source_pixel_mm=1.0).pixel_mm == pytest.approx(208 / 64)

@@ -23,6 +23,7 @@ from srda.data import ingest
 from srda.data.degrade import downscale
 from srda.data.slicing import image_to_hr, volume_to_slices
 from srda.data.split import SPLITS, SplitError, SplitResult, split_rows
+from srda.data.synthetic import SLICE_PIXEL_MM
 from srda.errors import InputError
 from srda.shards import ShardWriter, read_shard, write_csv
 
@@ -48,6 +49,7 @@ def source_paths(settings: dict[str, Any], cohort_dir: Path | None) -> dict[str,
             "path": cohort_dir / "images",
             "masks": cohort_dir / "masks",
             "subjects": None,
+            "pixel_mm": SLICE_PIXEL_MM,
         }
     opt = lambda key: Path(settings[key]) if settings.get(key) else None  # noqa: E731
     return {
@@ -56,6 +58,7 @@ def source_paths(settings: dict[str, Any], cohort_dir: Path | None) -> dict[str,
         "labels": opt("labels"),
         "masks": opt("masks"),
         "subjects": opt("subjects"),
+        "pixel_mm": settings.get("pixel_mm"),
     }
 
 
@@ -105,6 +108,7 @@ def _slice_all(
                         "image": ref.image_id,
                         "slice": int(k),
                         "label": ref.label,
+                        "pixel_mm": round(sl.pixel_mm, 6),
                     }
                     for k in sl.slice_index
                 ]
@@ -114,12 +118,18 @@ def _slice_all(
             )
             for ref in tqdm(refs, desc=f"{settings['name']}: resizing images", unit="img"):
                 image, mask = ingest.load_image(ref)
-                sl = image_to_hr(image, hr_size, mask)
+                sl = image_to_hr(image, hr_size, mask, src.get("pixel_mm"))
                 hr_out.append(sl.images)
                 has_roi &= sl.roi is not None
                 roi_out.append(sl.roi if sl.roi is not None else np.zeros_like(sl.images, np.uint8))
                 rows.append(
-                    {"subject": ref.subject, "image": ref.image_id, "slice": 0, "label": ref.label}
+                    {
+                        "subject": ref.subject,
+                        "image": ref.image_id,
+                        "slice": 0,
+                        "label": ref.label,
+                        "pixel_mm": round(sl.pixel_mm, 6),
+                    }
                 )
     return pd.DataFrame(rows), classes, has_roi
 

@@ -6,6 +6,7 @@ sagittal) at the top row, and the patient's left on the image's left (neurologic
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ class SliceSet:
     images: np.ndarray  # (n, hr, hr) float32 in [0, 1]
     slice_index: np.ndarray  # (n,) index along the slicing axis in the canonical volume
     roi: np.ndarray | None  # (n, hr, hr) uint8 labels, or None
+    pixel_mm: float = math.nan  # HR pixel side in mm (after the crop and resize); nan if unknown
 
 
 def normalise(data: np.ndarray, clip_percentiles: tuple[float, float]) -> np.ndarray:
@@ -36,12 +38,17 @@ def _to_display(slab: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.flip(slab, 1).transpose(2, 1, 0))
 
 
+def square_pixel_mm(shape: tuple[int, ...], zooms: tuple[float, float], hr_size: int) -> float:
+    """The side of the square pixel ``_fit_square`` resamples a (a, b) slab of ``zooms`` to."""
+    return float((np.array(shape[:2]) * np.array(zooms)).max() / hr_size)
+
+
 def _fit_square(
     slab: np.ndarray, zooms: tuple[float, float], hr_size: int, order: int
 ) -> np.ndarray:
     """Resample (a, b, n) to isotropic pixels so the longer side spans hr_size, then centre-pad."""
     extent = np.array(slab.shape[:2]) * np.array(zooms)
-    pixel_mm = extent.max() / hr_size
+    pixel_mm = square_pixel_mm(slab.shape, zooms, hr_size)
     out_ab = np.clip(np.round(extent / pixel_mm).astype(int), 1, hr_size)
     resized = resize(
         slab,
@@ -90,17 +97,24 @@ def volume_to_slices(
     a0, a1 = max(rows[0] - MARGIN_PX, 0), min(rows[-1] + MARGIN_PX + 1, vol.shape[0])
     b0, b1 = max(cols[0] - MARGIN_PX, 0), min(cols[-1] + MARGIN_PX + 1, vol.shape[1])
 
-    slab = _fit_square(vol[a0:a1, b0:b1, keep], in_plane, hr_size, order=3)
+    crop = vol[a0:a1, b0:b1, keep]
+    slab = _fit_square(crop, in_plane, hr_size, order=3)
     images = np.clip(_to_display(slab), 0.0, 1.0).astype(np.float32)
     roi = None
     if mask is not None:
         mslab = np.moveaxis(mask, axis, -1)[a0:a1, b0:b1, keep].astype(np.uint8)
         roi = _to_display(_fit_square(mslab, in_plane, hr_size, order=0)).astype(np.uint8)
-    return SliceSet(images, keep, roi)
+    return SliceSet(images, keep, roi, square_pixel_mm(crop.shape, in_plane, hr_size))
 
 
-def image_to_hr(image: np.ndarray, hr_size: int, mask: np.ndarray | None = None) -> SliceSet:
-    """A 2D image in [0, 1] (rows, cols), centre-padded to a square and resized to hr_size."""
+def image_to_hr(
+    image: np.ndarray,
+    hr_size: int,
+    mask: np.ndarray | None = None,
+    source_pixel_mm: float | None = None,
+) -> SliceSet:
+    """A 2D image in [0, 1] (rows, cols), centre-padded to a square and resized to hr_size;
+    ``source_pixel_mm``, the image's own pixel side when known, gives the HR pixel's."""
     slab = np.flip(image, 0).T[:, :, None]  # undo _to_display's flip/transpose
     out = _fit_square(slab.astype(np.float32), (1.0, 1.0), hr_size, order=3)
     images = np.clip(_to_display(out), 0.0, 1.0).astype(np.float32)
@@ -108,4 +122,7 @@ def image_to_hr(image: np.ndarray, hr_size: int, mask: np.ndarray | None = None)
     if mask is not None:
         mslab = np.flip(mask, 0).T[:, :, None].astype(np.uint8)
         roi = _to_display(_fit_square(mslab, (1.0, 1.0), hr_size, order=0)).astype(np.uint8)
-    return SliceSet(images, np.zeros(1, dtype=int), roi)
+    pixel_mm = math.nan
+    if source_pixel_mm is not None:
+        pixel_mm = square_pixel_mm(slab.shape, (source_pixel_mm, source_pixel_mm), hr_size)
+    return SliceSet(images, np.zeros(1, dtype=int), roi, pixel_mm)

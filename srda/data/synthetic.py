@@ -79,6 +79,7 @@ MRI_FOV_MM = (180.0, 216.0, 180.0)  # 120 x 144 x 120 at 1.5 mm: divisible by 2,
 PET_FOV_MM = (240.0, 240.0, 144.0)  # ADNI standard PET grid: 160 x 160 x 96 at 1.5 mm
 PET_CENTER_MM = (0.0, -17.0, 8.0)  # 144 mm axial FOV: trims a little brainstem, keeps vertex
 SLICE_SHAPE = (208, 176)  # rows (anterior at the top) x columns: the Kaggle image size, 1 mm
+SLICE_PIXEL_MM = 1.0  # the 2D set's pixel side
 SLICE_Z_MM = (-4.0, 8.0)  # axial level range: hippocampal tails, atria and ventricle bodies
 
 # Domains give the three data sets independent subjects under one seed.
