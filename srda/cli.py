@@ -54,6 +54,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     prepare_dataset(settings, Path(args.out), Path(args.cohort) if args.cohort else None)
 
 
+def cmd_degrade(args: argparse.Namespace) -> None:
+    from srda.data.lowres import write_degraded
+
+    s = args.settings
+    write_degraded(Path(args.data), args.scale, s["kind"], s["params"], s["seed"], Path(args.out))
+
+
 def cmd_run_method(args: argparse.Namespace) -> None:
     from srda.run import run_method
     from srda.train import distributed
@@ -279,6 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="results/{dataset}")
     p.add_argument("--cohort", help="the synthetic cohort folder (source: synthetic)")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("degrade", help="a prepared dataset's LR shards under one degradation")
+    p.add_argument(
+        "--settings", type=_json, required=True, help='{"kind": ..., "params": {...}, "seed": N}'
+    )
+    p.add_argument("--data", required=True, help="results/{dataset} (the data stage's folder)")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--out", required=True, help="results/{dataset}/x{scale}/{degradation}")
+    p.set_defaults(func=cmd_degrade)
 
     p = sub.add_parser("run-method", help="train (if needed), super-resolve and score one method")
     p.add_argument("--settings", type=_json, required=True, help="the method's job settings")

@@ -109,3 +109,18 @@ def test_kspace_on_mri_keeps_the_hr_scale(tmp_path):
     lr = read_shard(tmp_path / "out" / "test_lr.npy")
     assert lr.shape == (3, 8, 8)
     np.testing.assert_allclose(lr, 0.5, atol=1e-5)  # a flat image stays flat at its level
+
+
+def test_the_degrade_command_writes_the_shards_or_ends_in_one_line(tmp_path, capsys):
+    from srda.cli import main
+
+    data = _dataset(tmp_path / "toy", modality="mri")
+    settings = json.dumps({"kind": "kspace", "params": {"snr": 30}, "seed": 0})
+    args = ["degrade", "--settings", settings, "--data", str(data), "--scale", "4"]
+    assert main([*args, "--out", str(tmp_path / "ok")]) == 0
+    assert read_shard(tmp_path / "ok" / "train_lr.npy").shape == (6, 8, 8)
+    bad = json.dumps({"kind": "pet", "params": {}, "seed": 0})
+    args[2] = bad
+    assert main([*args, "--out", str(tmp_path / "bad")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("srda-bench degrade: error:") and "models PET acquisition" in last
