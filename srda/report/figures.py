@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from srda import layout
 from srda.errors import InputError
 from srda.reference_rows import REFERENCE_ROWS, classifier_dir
 from srda.shards import atomic_path, read_shard
@@ -50,8 +51,6 @@ PRIMARY_METHOD = "srda"  # its median-PSNR image is shown when there is no ROI
 BICUBIC = "bicubic"
 TABLE1 = "table1_psnr_ssim.csv"
 TABLE3 = "table3_diagnosis.csv"
-SR_LOG = Path("train") / "train_log.csv"
-CLASSIFIER_LOG = "classifier_log.csv"
 #: Table III's reference rows as drawn (display names of srda.reference_rows).
 REFERENCE_COLOURS = {
     "LR, native size (paper)": "#a0a0a0",
@@ -151,16 +150,15 @@ def _seed(settings: Mapping[str, Any]) -> int:
 
 
 def _data_dir(settings: Mapping[str, Any], dataset: str) -> Path:
-    return Path(settings["results_dir"]) / dataset
+    return layout.data_dir(settings["results_dir"], dataset)
 
 
 def _sr_dir(settings: Mapping[str, Any], dataset: str, scale: int, method: str) -> Path:
-    seed_dir = f"seed{_seed(settings)}"
-    return _data_dir(settings, dataset) / f"x{scale}" / "sr" / method / seed_dir
+    return layout.sr_dir(settings["results_dir"], dataset, scale, method, _seed(settings))
 
 
 def _tables_dir(settings: Mapping[str, Any]) -> Path:
-    return Path(settings["results_dir"]) / "tables"
+    return layout.tables_dir(settings["results_dir"])
 
 
 def figure_inputs(settings: Mapping[str, Any]) -> list[str]:
@@ -171,13 +169,14 @@ def figure_inputs(settings: Mapping[str, Any]) -> list[str]:
     paths: list[Path] = []
     for dataset in settings["datasets"]:
         data = _data_dir(settings, dataset)
-        paths += [data / "dataset.json", data / "test_hr.npy", data / "test_meta.csv"]
+        paths += [layout.dataset_json(data), layout.hr_shard(data, "test")]
+        paths.append(layout.meta_csv(data, "test"))
         for scale in settings["scales"]:
             for key in keys:
                 sr = _sr_dir(settings, dataset, scale, key)
-                paths += [sr / "test.npy", sr / "test_metrics.csv"]
+                paths += [layout.sr_shard(sr, "test"), layout.sr_metrics_csv(sr)]
                 if key in with_attention:
-                    paths.append(sr / "attention.npz")
+                    paths.append(layout.attention_npz(sr))
     if settings.get("diagnosis"):
         paths += [_tables_dir(settings) / TABLE1, _tables_dir(settings) / TABLE3]
     return [str(path) for path in paths]
@@ -681,8 +680,8 @@ def _check_inputs(settings: Mapping[str, Any]) -> None:
         _require(path, "figure input")
     for dataset in settings["datasets"]:
         data = _data_dir(settings, dataset)
-        if _read_json(data / "dataset.json", "dataset.json").get("has_roi"):
-            _require(data / "test_roi.npy", "region labels (dataset.json says has_roi)")
+        if _read_json(layout.dataset_json(data), "dataset.json").get("has_roi"):
+            _require(layout.roi_shard(data, "test"), "region labels (dataset.json says has_roi)")
 
 
 def _region_label(info: Mapping[str, Any]) -> tuple[int, str]:
@@ -735,27 +734,28 @@ class _TestSet:
 
 def _load_test_set(settings: Mapping[str, Any], dataset: str, scale: int) -> _TestSet:
     data = _data_dir(settings, dataset)
-    info = _read_json(data / "dataset.json", "dataset.json")
-    hr = read_shard(data / "test_hr.npy")
-    meta = _read_csv(data / "test_meta.csv", ["index", "subject", "slice", "label"], "test meta")
+    info = _read_json(layout.dataset_json(data), "dataset.json")
+    hr = read_shard(layout.hr_shard(data, "test"))
+    meta_path = layout.meta_csv(data, "test")
+    meta = _read_csv(meta_path, ["index", "subject", "slice", "label"], "test meta")
     if len(meta) != len(hr):
-        raise InputError(data / "test_meta.csv", f"{len(meta)} rows for {len(hr)} test images")
+        raise InputError(meta_path, f"{len(meta)} rows for {len(hr)} test images")
     roi = None
     if info.get("has_roi"):
-        roi = read_shard(data / "test_roi.npy")
+        roi_path = layout.roi_shard(data, "test")
+        roi = read_shard(roi_path)
         if roi.shape != hr.shape:
-            raise InputError(data / "test_roi.npy", f"shape {roi.shape} != HR {hr.shape}")
+            raise InputError(roi_path, f"shape {roi.shape} != HR {hr.shape}")
     srs, metrics = {}, {}
     for key in _method_keys(settings):
         sr_dir = _sr_dir(settings, dataset, scale, key)
-        srs[key] = read_shard(sr_dir / "test.npy")
+        sr_path, metrics_path = layout.sr_shard(sr_dir, "test"), layout.sr_metrics_csv(sr_dir)
+        srs[key] = read_shard(sr_path)
         if srs[key].shape != hr.shape:
-            raise InputError(sr_dir / "test.npy", f"shape {srs[key].shape} != HR {hr.shape}")
-        metrics[key] = _read_csv(sr_dir / "test_metrics.csv", ["psnr", "ssim"], "test metrics")
+            raise InputError(sr_path, f"shape {srs[key].shape} != HR {hr.shape}")
+        metrics[key] = _read_csv(metrics_path, ["psnr", "ssim"], "test metrics")
         if len(metrics[key]) != len(hr):
-            raise InputError(
-                sr_dir / "test_metrics.csv", f"{len(metrics[key])} rows for {len(hr)} test images"
-            )
+            raise InputError(metrics_path, f"{len(metrics[key])} rows for {len(hr)} test images")
     label, region = _region_label(info)
     return _TestSet(hr, meta, roi, label, region, srs, metrics)
 
@@ -766,7 +766,7 @@ def _training_logs(
     """SR training logs and classifier logs (when diagnosis is on) that exist, by display name."""
     methods = _ordered(settings["methods"])
     sr_logs = _logs(
-        {name: _sr_dir(settings, dataset, scale, key) / SR_LOG for key, name in methods},
+        {name: layout.train_log_csv(_sr_dir(settings, dataset, scale, k)) for k, name in methods},
         "training log",
         ["step", "loss"],
     )
@@ -777,8 +777,9 @@ def _training_logs(
     results = settings["results_dir"]
     rows = [(row, REFERENCE_ROWS[row].display) for row in settings.get("rows", REFERENCE_ROWS)]
     sources = {
-        name: Path(classifier_dir(results, dataset, scale, key, seed, cross_fitted, folds))
-        / CLASSIFIER_LOG
+        name: layout.classifier_log_csv(
+            classifier_dir(results, dataset, scale, key, seed, cross_fitted, folds)
+        )
         for key, name in [*methods, *rows]
     }
     return sr_logs, _logs(sources, "classifier log", ["step"])
@@ -792,7 +793,7 @@ def _attention_rows(
     names = dict(settings["methods"])
     rows, shown = [], []
     for key in attention_methods(list(names)):
-        path = _sr_dir(settings, dataset, scale, key) / "attention.npz"
+        path = layout.attention_npz(_sr_dir(settings, dataset, scale, key))
         sr_att, diag_att, saved = _read_attention(path, len(test.hr))
         roi = None if test.roi is None else np.asarray(test.roi[saved])
         pos = pick_slice(roi, None if psnr is None else psnr[saved], test.label)
