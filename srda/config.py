@@ -237,6 +237,7 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
                 "config", f"datasets.{ds}: patch {merged['patch']} > hr_size {merged['hr_size']}"
             )
         _validate(schema, merged, schema["$defs"]["dataset_settings"], f"datasets.{ds}")
+        merged.update(_dataset_degradations(out, ds, merged))
         datasets[ds] = merged
 
     method_base = schema_defaults(schema, schema["$defs"]["method_settings"])
@@ -278,12 +279,65 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
     return out
 
 
+def _dataset_degradations(out: dict[str, Any], ds: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's LR models and their parameters, checked against the registry: its own list
+    (each must fit its modality) or the global list's models that fit; parameters are the
+    global ``degradation_params`` under the dataset's, each checked by its model."""
+    from srda.data import degrade
+
+    known = degrade.degradation_kinds()
+    own = entry["degradations"] is not None
+    key = f"datasets.{ds}.degradations" if own else "degradations"
+    names = entry["degradations"] if own else out["degradations"]
+    for where, given in (
+        (key, names),
+        ("degradation_params", out["degradation_params"]),
+        (f"datasets.{ds}.degradation_params", entry["degradation_params"]),
+    ):
+        for name in given:
+            if name not in known:
+                close = difflib.get_close_matches(str(name), known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(
+                    "config",
+                    f"{where}: unknown degradation '{name}'{hint}; known: {', '.join(known)}",
+                )
+    fitting = [d for d in names if degrade.fits(d, entry["modality"])]
+    if own and fitting != list(names):
+        bad = next(d for d in names if d not in fitting)
+        try:
+            degrade.check_fits(bad, entry["modality"])
+        except ValueError as exc:
+            raise ConfigError("config", f"{key}: {exc}") from None
+    if not fitting:
+        raise ConfigError(
+            "config",
+            f"{key}: none of {', '.join(names)} fits dataset {ds} ({entry['modality']}); add "
+            f"one that does, e.g. bicubic",
+        )
+    params = {}
+    for name in fitting:
+        given = deep_merge(
+            out["degradation_params"].get(name, {}), entry["degradation_params"].get(name, {})
+        )
+        try:
+            degrade.resolve_params(name, **given)
+        except ValueError as exc:
+            raise ConfigError("config", f"datasets.{ds}: {exc}") from None
+        params[name] = given
+    return {"degradations": fitting, "degradation_params": params}
+
+
 def dataset_job_settings(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
     """What the data stage of one dataset needs (so a change elsewhere does not rerun it; a
     real dataset's stage does not see the embedded cohort's ``synthetic`` settings)."""
     ds = cfg["datasets"][dataset]
+    # the data stage makes bicubic LR only (srda.data.lowres the others): a change of models
+    # or of a real dataset's synthetic settings reruns nothing here
+    dropped = {"degradations", "degradation_params"}
     if ds["source"] != "synthetic":
-        ds = {k: v for k, v in ds.items() if k != "synthetic"}
+        dropped.add("synthetic")
+    ds = {k: v for k, v in ds.items() if k not in dropped}
     return {
         "name": dataset,
         **ds,

@@ -340,3 +340,55 @@ def test_a_misspelt_key_gets_the_closest_known_one(base_config):
     with pytest.raises(ConfigError) as refused:
         resolve(config)
     assert "did you mean" not in str(refused.value)  # nothing close: no guess
+
+
+def test_each_dataset_takes_the_degradations_that_fit_its_modality(base_config):
+    cfg = resolve(base_config)
+    assert {d: ds["degradations"] for d, ds in cfg["datasets"].items()} == {
+        d: ["bicubic"] for d in cfg["datasets"]
+    }
+    config = {**base_config, "degradations": ["bicubic", "kspace", "pet"]}
+    config["degradation_params"] = {"pet": {"dose": 0.25}, "kspace": {"snr": 30}}
+    cfg = resolve(config)
+    assert cfg["datasets"]["adni-mri"]["degradations"] == ["bicubic", "kspace"]
+    assert cfg["datasets"]["demented-mri"]["degradations"] == ["bicubic", "kspace"]
+    assert cfg["datasets"]["adni-pet"]["degradations"] == ["bicubic", "pet"]
+    # the dataset's own parameters win key by key over the global ones
+    assert cfg["datasets"]["adni-pet"]["degradation_params"]["pet"] == {
+        "dose": 0.25,
+        "hr_fwhm_mm": 4.0,
+    }
+    assert cfg["datasets"]["adni-mri"]["degradation_params"]["kspace"] == {"snr": 30}
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (
+            {"degradations": ["bicubc"]},
+            "degradations: unknown degradation 'bicubc' (did you mean 'bicubic'?)",
+        ),
+        ({"degradations": ["kspace"]}, "none of kspace fits dataset adni-pet (pet)"),
+        ({"degradation_params": {"pet": {"dose": 2.0}}}, "datasets.adni-pet: degradation 'pet'"),
+        ({"degradation_params": {"kspace": {"sn": 30}}}, "has no parameter 'sn'"),
+        ({"degradation_params": {"blur": {}}}, "degradation_params: unknown degradation 'blur'"),
+    ],
+)
+def test_degradation_mistakes_are_named(base_config, change, needle):
+    config = {**base_config, "degradations": ["bicubic", "kspace", "pet"], **change}
+    with pytest.raises(ConfigError) as err:
+        resolve(config)
+    assert needle in str(err.value)
+
+
+def test_a_datasets_own_degradations_must_fit_and_rerun_no_data_stage(base_config):
+    config = copy.deepcopy(base_config)
+    config["datasets"]["adni-pet"]["degradations"] = ["bicubic", "kspace"]
+    with pytest.raises(ConfigError, match="adni-pet.degradations: degradation 'kspace' models MRI"):
+        resolve(config)
+    config["datasets"]["adni-pet"]["degradations"] = ["pet"]
+    cfg = resolve(config)
+    assert cfg["datasets"]["adni-pet"]["degradations"] == ["pet"]
+    before = dataset_job_settings(resolve(base_config), "adni-pet")
+    assert dataset_job_settings(cfg, "adni-pet") == before
+    assert "degradations" not in before and "degradation_params" not in before
