@@ -15,13 +15,16 @@ from PIL import Image
 from srda.data.ingest import (
     NO_SPLIT,
     ImageRef,
+    VolumeLayout,
     VolumeRef,
     check_class_folders,
     class_folder_counts,
     find_images,
     find_volumes,
+    layouts,
     load_image,
     load_volume,
+    register,
 )
 from srda.errors import InputError
 
@@ -678,3 +681,48 @@ def test_bids_masks_by_entities(bids: Path, tmp_path: Path) -> None:
         "sub-01_ses-02",
         "sub-02_ses-01",
     ]
+
+
+# ------------------------------------------------------------------------------------------
+# input layout registry
+
+
+def test_layouts_are_discovered_and_asked_in_rank_order() -> None:
+    assert [lay.name for lay in layouts.layouts("volumes")] == ["bids", "tree"]
+    assert [lay.name for lay in layouts.layouts("images")] == ["class_folders"]
+
+
+def test_a_named_layout_overrides_recognition(bids: Path) -> None:
+    # as a plain tree the BIDS folder's derivatives are read too, and their 4D file fails
+    with pytest.raises(InputError, match="4D volume with 3 frames"):
+        find_volumes(bids, bids / "participants.tsv", layout="tree")
+    with pytest.raises(InputError, match=r"unknown volumes layout 'bidz'.*bids, tree"):
+        find_volumes(bids, layout="bidz")
+    with pytest.raises(InputError, match="unknown images layout 'bids'; known layouts: class"):
+        find_images(bids, layout="bids")
+
+
+def test_a_registered_layout_is_used_for_the_folders_it_recognises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a layout that takes only the scans listed in scans.txt, registered as a new module would
+    monkeypatch.setattr(layouts, "_LAYOUTS", dict(layouts._LAYOUTS))
+    root = tmp_path / "listed"
+    for name in ("s1.nii", "s2.nii", "junk.nii"):
+        save_nii(root / name)
+    write(root / "scans.txt", "s1.nii\ns2.nii\n")
+
+    def listed(folder: Path, skip: list[Path], modality: str | None) -> layouts.VolumeFiles:
+        names = (folder / "scans.txt").read_text().split()
+        return layouts.VolumeFiles([folder / n for n in names], folder / "labels.csv")
+
+    write(root / "labels.csv", "subject,group\ns1,CN\ns2,AD\n")
+    register(VolumeLayout("listed", lambda folder: (folder / "scans.txt").is_file(), listed, 20))
+    refs = find_volumes(root)  # labels from the layout, junk.nii left out
+    assert [(r.subject, r.label) for r in refs] == [("s1", "CN"), ("s2", "AD")]
+    assert [lay.name for lay in layouts.layouts("volumes")][0] == "listed"
+    with pytest.raises(ValueError, match="registered twice"):
+        register(VolumeLayout("listed", lambda folder: False, listed))
+    (root / "scans.txt").unlink()
+    with pytest.raises(InputError, match="misses subject junk"):  # back to the tree
+        find_volumes(root, root / "labels.csv")
