@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from srda import layout
+
 
 @dataclass(frozen=True)
 class ReferenceRow:
@@ -62,19 +64,18 @@ def diagnosis_dir(
     source: str,
     seed: int | str,
     cross_fit: int = 0,
-) -> str:
+) -> Path:
     """The folder of one Table III row's classifier: a reference row's, or a method's inside
     its SR output folder (``diagnosis_crossfit{K}`` when it learns from cross-fitted train
     images, so the in-sample and cross-fitted classifiers can stand side by side). HR rows do
     not depend on the scale."""
-    base = f"{results_dir}/{dataset}"
+    data = layout.data_dir(results_dir, dataset)
     row = REFERENCE_ROWS.get(source)
     if row is None:
-        name = f"diagnosis_crossfit{cross_fit}" if cross_fit >= 2 else "diagnosis"
-        return f"{base}/x{scale}/sr/{source}/seed{seed}/{name}"
+        return layout.classifier_dir(layout.method_dir(data, scale, source, seed), cross_fit)
     if row.per_scale:
-        return f"{base}/x{scale}/diagnosis_{source}/seed{seed}"
-    return f"{base}/diagnosis_{source}/seed{seed}"
+        return layout.lr_row_dir(data, scale, source, seed)
+    return layout.hr_row_dir(data, source, seed)
 
 
 def classifier_dir(
@@ -85,7 +86,7 @@ def classifier_dir(
     seed: int | str,
     cross_fitted: Sequence[str] = (),
     cross_fit: int = 0,
-) -> str:
+) -> Path:
     """The classifier folder Table III reads for a row: ``diagnosis_dir``, cross-fitted
     (``diagnosis.cross_fit: K``) for the methods listed in ``cross_fitted``."""
     folds = cross_fit if source in cross_fitted else 0

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from srda import layout
 from srda.errors import InputError
 from srda.report import ABLATIONS, convergence, table3
 from srda.report.tables import (
     KEYS,
     REFERENCE,
-    metrics_path,
     render_blocks,
     summarise,
     summarise_with_tests,
@@ -51,7 +51,8 @@ def collect(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
         for scale in settings["scales"]:
             for method in methods:
                 for seed in settings["seeds"]:
-                    path = metrics_path(settings["results_dir"], dataset, scale, method, seed)
+                    sr = layout.sr_dir(settings["results_dir"], dataset, scale, method, seed)
+                    path = layout.sr_metrics_csv(sr)
                     if not path.exists():
                         raise InputError(path, "metrics file missing (did the method's job run?)")
                     frame = pd.read_csv(path, dtype={"subject": str})
@@ -130,13 +131,16 @@ def _psnr_ssim_blocks(title: str, with_tests: bool) -> list[dict]:
     return blocks
 
 
-def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
-    """table1_psnr_ssim (long CSV, .md, .tex), its ``_vs_paper`` version, and table_roi."""
-    display = _display(settings)
-    per_image = collect(settings, list(display))
-    verdicts = sr_verdicts(settings, list(display))
-    long = convergence.attach(psnr_ssim_long(per_image, settings["bootstrap"]), verdicts)
-    title = "Table I: PSNR / SSIM on the test split"
+def _write_psnr_ssim(
+    long: pd.DataFrame,
+    table: str,
+    display: dict[str, str],
+    settings: dict[str, Any],
+    out_dir: Path,
+    stem: str,
+    title: str,
+) -> None:
+    """Table I or II: its long CSV, Markdown and LaTeX, and its ``_vs_paper`` version."""
     md, tex = render_blocks(
         long,
         display,
@@ -144,8 +148,18 @@ def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
         _psnr_ssim_blocks(title, REFERENCE in display),
         unfinished_note=convergence.SR_NOTE,
     )
-    _write(out_dir, "table1_psnr_ssim", long, md, tex, title)
-    write_vs_paper(long, "I", display, settings, out_dir / "table1_psnr_ssim_vs_paper")
+    _write(out_dir, stem, long, md, tex, title)
+    write_vs_paper(long, table, display, settings, out_dir / f"{stem}_vs_paper")
+
+
+def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
+    """table1_psnr_ssim (long CSV, .md, .tex), its ``_vs_paper`` version, and table_roi."""
+    display = _display(settings)
+    per_image = collect(settings, list(display))
+    verdicts = sr_verdicts(settings, list(display))
+    long = convergence.attach(psnr_ssim_long(per_image, settings["bootstrap"]), verdicts)
+    title = "Table I: PSNR / SSIM on the test split"
+    _write_psnr_ssim(long, "I", display, settings, out_dir, "table1_psnr_ssim", title)
     write_roi_table(per_image, display, settings, out_dir, verdicts)
     return long
 
@@ -159,15 +173,7 @@ def write_table2(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     long = psnr_ssim_long(collect(settings, methods), settings["bootstrap"])
     long = convergence.attach(long, sr_verdicts(settings, methods))
     title = "Table II: ablation of SRDA's parts (PSNR / SSIM)"
-    md, tex = render_blocks(
-        long,
-        display,
-        settings["datasets"],
-        _psnr_ssim_blocks(title, REFERENCE in display),
-        unfinished_note=convergence.SR_NOTE,
-    )
-    _write(out_dir, "table2_ablation", long, md, tex, title)
-    write_vs_paper(long, "II", display, settings, out_dir / "table2_ablation_vs_paper")
+    _write_psnr_ssim(long, "II", display, settings, out_dir, "table2_ablation", title)
     return long
 
 

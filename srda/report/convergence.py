@@ -6,7 +6,7 @@ learns, not what it can do. Every trained row of Tables I-III carries ``converge
 
 Logs read (nothing is re-run):
 
-* SR methods: ``{results}/{dataset}/x{scale}/sr/{method}/seed{seed}/train/train_log.csv``
+* SR methods: ``train/train_log.csv`` in the method job's folder (``srda.layout``)
   (``val_psnr`` on validation steps; ``srda.train.trainer``), the run's length from
   ``run.json`` beside ``train/`` when present.
 * Classifiers (Table III rows): ``classifier_log.csv`` and ``summary.json`` in the row's folder
@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from srda import layout
 from srda.errors import InputError
 from srda.reference_rows import classifier_dir
 from srda.report.tables import KEYS
@@ -73,10 +74,7 @@ SR_TOLERANCE_DB = 0.1
 #: Classifier: converged when its selection score gained less than this (and best is not last).
 CLASSIFIER_TOLERANCE = 0.01
 
-SR_LOG = "train_log.csv"
 SR_SCORE = "val_psnr"
-CLASSIFIER_LOG = "classifier_log.csv"
-CLASSIFIER_SUMMARY = "summary.json"
 #: Columns the long tables gain.
 TABLE_COLUMNS = ["converged", "last_quarter_gain"]
 COLUMNS = [
@@ -226,11 +224,11 @@ def _validations(log: pd.DataFrame, score: str) -> tuple[np.ndarray, np.ndarray]
 
 def sr_verdict(sr_dir: Path) -> dict[str, Any]:
     """One SR run's verdict from ``{sr_dir}/train/train_log.csv`` (not trained: no log)."""
-    path = sr_dir / "train" / SR_LOG
+    path = layout.train_log_csv(sr_dir)
     if not path.exists():
         return not_judged()
     log = read_log(path, SR_SCORE)
-    training = _read_json(sr_dir / "run.json").get("training") or {}
+    training = _read_json(layout.run_json(sr_dir)).get("training") or {}
     total = _total(log, training.get("steps"))
     stopped = bool(training.get("stopped_early"))
     verdict = judge(*_validations(log, SR_SCORE), total, SR_TOLERANCE_DB, None, stopped)
@@ -244,10 +242,10 @@ def classifier_verdict(folder: Path) -> dict[str, Any]:
 
     ``best_is_last``: the selected step (``summary.json``'s ``best_step``) is the run's last
     step; without a summary, the first best validation of the log is its last step."""
-    path = folder / CLASSIFIER_LOG
+    path = layout.classifier_log_csv(folder)
     if not path.exists():
         return {**not_judged(), "best_is_last": None}
-    summary = _read_json(folder / CLASSIFIER_SUMMARY)
+    summary = _read_json(layout.classifier_summary_json(folder))
     score = f"val_{summary.get('select_on') or 'balanced_acc'}"
     log = read_log(path, score)
     total = _total(log, summary.get("steps"))
@@ -287,7 +285,7 @@ def sr_convergence(
     """One row per (dataset, scale, method, seed): ``COLUMNS`` from the SR training logs."""
     rows = []
     for dataset, scale, method, seed in _unique(keys):
-        sr_dir = Path(results_dir) / dataset / f"x{scale}" / "sr" / method / f"seed{seed}"
+        sr_dir = layout.sr_dir(results_dir, dataset, scale, method, seed)
         rows.append(
             {
                 "dataset": dataset,
@@ -310,9 +308,7 @@ def classifier_convergence(
     classifier's log (a method listed in ``cross_fitted`` reads its cross-fitted classifier)."""
     rows = []
     for dataset, scale, source, seed in _unique(keys):
-        folder = Path(
-            classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit)
-        )
+        folder = classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit)
         rows.append(
             {
                 "dataset": dataset,

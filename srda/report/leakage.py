@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from srda import layout
 from srda.diagnosis.metrics import evaluate_predictions
 from srda.errors import InputError
 from srda.reference_rows import REFERENCE_ROWS, table_order
@@ -54,7 +55,7 @@ def leaked_subjects(results_dir: Path | str, dataset: str) -> int:
     """Test subjects with at least one slice in the train split (0 under the subject split)."""
     subjects = {}
     for split in ("train", "test"):
-        path = Path(results_dir) / dataset / f"{split}_meta.csv"
+        path = layout.meta_csv(layout.data_dir(results_dir, dataset), split)
         if not path.exists():
             raise InputError(path, "split metadata missing (did the data stage run?)")
         subjects[split] = set(pd.read_csv(path, dtype={"subject": str})["subject"])
@@ -278,9 +279,9 @@ def write_leakage(settings: dict[str, Any], tables_dir: Path, figures_dir: Path)
     display = {
         s: names[s] for s in table_order(settings["rows"], [m for m, _ in settings["methods"]])
     }
-    main = Path(settings["runs"][0]["results_dir"])
+    main = settings["runs"][0]["results_dir"]
     n_classes = {
-        d: len(json.loads((main / d / "dataset.json").read_text())["classes"])
+        d: len(json.loads(layout.dataset_json(layout.data_dir(main, d)).read_text())["classes"])
         for d in settings["datasets"]
     }
     tables_dir.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from srda import layout
 from srda.diagnosis.metrics import (
     LEVELS,
     confusion_table,
@@ -116,7 +117,7 @@ P_NOTE = (
 def read_classes(results_dir: Path | str, dataset: str) -> list[str]:
     import json
 
-    path = Path(results_dir) / dataset / "dataset.json"
+    path = layout.dataset_json(layout.data_dir(results_dir, dataset))
     if not path.exists():
         raise InputError(path, "dataset.json missing (did the data stage run?)")
     return list(json.loads(path.read_text())["classes"])
@@ -132,7 +133,7 @@ def prediction_dir(
     cross_fit: int = 0,
 ) -> Path:
     """The folder of one Table III row's classifier (``srda.reference_rows.classifier_dir``)."""
-    return Path(classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit))
+    return classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit)
 
 
 def read_row_predictions(
@@ -153,7 +154,7 @@ def read_row_predictions(
             settings.get("cross_fitted", ()),
             settings.get("cross_fit", 0),
         )
-        path = folder / "predictions.csv"
+        path = layout.predictions_csv(folder)
         if not path.exists():
             raise InputError(path, "predictions missing (did the diagnosis job run?)")
         frame, file_classes = read_predictions(path)

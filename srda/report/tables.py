@@ -19,8 +19,6 @@ that were not trained or are too short to judge (``converged`` empty) are not ma
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -58,18 +56,6 @@ def metric_name(metric: str) -> str:
         return METRIC_NAMES[metric]
     head, _, region = metric.partition("_")
     return f"{region.replace('_', ' ')} {METRIC_NAMES.get(head, head)}"
-
-
-def metrics_path(results_dir: Path | str, dataset: str, scale: int, method: str, seed: int) -> Path:
-    return (
-        Path(results_dir)
-        / dataset
-        / f"x{scale}"
-        / "sr"
-        / method
-        / f"seed{seed}"
-        / "test_metrics.csv"
-    )
 
 
 def volume_level(per_image: pd.DataFrame) -> pd.DataFrame:
