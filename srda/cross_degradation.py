@@ -1,0 +1,63 @@
+"""A trained SR network scored on LR images of another degradation, without retraining.
+
+A method job trains on one LR model (its ``train`` degradation) and scores itself on that
+model's test images (``test_metrics.csv``). Here its saved network (``sr_model.pt``) is applied
+to the test images another model made from the same HR images, and scored the same way: one
+cell of the cross-degradation matrix (``srda.report.cross_degradation``). The network is run
+exactly as the method job runs it (``srda.train.infer.super_resolve``, float32), so the
+diagonal of the matrix could be recomputed here to the last digit.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srda import layout
+from srda.errors import InputError
+from srda.evaluate import dataset_roi, score_images
+from srda.shards import read_meta, read_shard, write_csv
+from srda.train.infer import super_resolve
+from srda.upscale import load_sr_model
+
+logger = logging.getLogger(__name__)
+
+
+def score_on(
+    model_path: Path,
+    data_dir: Path,
+    lr_test: Path,
+    scale: int,
+    out_csv: Path,
+    device: torch.device | None = None,
+    batch_size: int = 16,
+) -> float:
+    """Super-resolve ``lr_test`` with the network in ``model_path`` and write per-image PSNR /
+    SSIM (and region scores) against ``data_dir``'s HR test images to ``out_csv``, in the
+    columns of ``test_metrics.csv``; returns the mean PSNR."""
+    import baselines  # noqa: F401  (registers the architectures load_sr_model rebuilds)
+
+    model = load_sr_model(model_path)
+    if model.scale != scale:
+        raise InputError(model_path, f"the network is x{model.scale}, the LR images x{scale}")
+    hr = read_shard(layout.hr_shard(data_dir, "test"))
+    lr = read_shard(lr_test)
+    if lr.shape[0] != hr.shape[0] or tuple(lr.shape[1:]) != tuple(n // scale for n in hr.shape[1:]):
+        raise InputError(lr_test, f"LR shape {lr.shape} does not fit HR test shape {hr.shape}")
+    device = device or torch.device("cpu")
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(out_csv).parent) as tmp:
+        sr_path = Path(tmp) / "test.npy"
+        super_resolve(model.net, lr_test, sr_path, device, batch_size, desc=f"{model.method} on")
+        sr = np.asarray(read_shard(sr_path))
+    roi, roi_labels = dataset_roi(Path(data_dir))
+    meta = read_meta(layout.meta_csv(data_dir, "test"))
+    scores = score_images(sr, np.asarray(hr), meta, scale, roi, roi_labels)
+    write_csv(out_csv, scores)
+    mean = float(scores["psnr"].mean())
+    logger.info("%s on %s: PSNR %.2f dB over %d test images", model.method, lr_test, mean, len(hr))
+    return mean
