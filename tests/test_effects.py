@@ -142,3 +142,43 @@ def test_the_default_cohort_meets_every_literature_target(capsys):
     # with the quick preset's to 0.01: docs/cohort.md)
     argv = ["cohort-check", "--preset", "smoke", "--subjects", "8", "--strict"]
     assert main(argv) == 0, capsys.readouterr().out
+
+
+def test_the_report_has_a_row_per_quantity_and_one_per_dataset_in_the_summary():
+    classes = synthetic.CLASSES_3D
+    rows = [
+        effects.Effect(
+            q,
+            dict.fromkeys(classes, 2.0),
+            dict.fromkeys(classes, 0.1),
+            dict.fromkeys(classes, (0.8, 0.7, 0.9)),
+            True,
+            True,
+            True,
+        )
+        for q in effects.quantities("volumes", "pet")
+    ]
+    check = effects.DatasetCheck(
+        "tiny-pet",
+        "volumes",
+        "pet",
+        classes,
+        2,
+        True,
+        {"severity": 1.0, "markers": dict(synthetic.DEFAULT_MARKERS)},
+        1.25,
+        rows,
+    )
+    text = effects.render_markdown([check])
+    lines = text.splitlines()
+    header = f"| quantity | unit | {' | '.join(classes)} | effect |"
+    table = [i for i, line in enumerate(lines) if line.startswith(header)]
+    assert len(table) == 1 and lines[table[0] + 1] == "|" + "---|" * 10
+    assert (
+        sum(line.startswith("| ") for line in lines) == 2 + len(rows) + 1
+    )  # 2 headers, the rows, 1 summary row
+    assert (
+        lines[-1]
+        == "| tiny-pet | 0.80 (0.80) | 0.80 (0.80) | 0.800 | -0.80 | 0.80 | 0.8 (0.8) | 6/6 | 1.2 |"
+    )
+    assert text.endswith("|\n") and "\n\n### Summary\n\n| dataset |" in text

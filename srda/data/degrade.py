@@ -563,6 +563,17 @@ def _kspace_window(nu: np.ndarray, window: str | None, alpha: float) -> np.ndarr
     return np.where(a <= flat, 1.0, taper)
 
 
+def _cosine_sum(freqs: np.ndarray, weight: np.ndarray, dist: np.ndarray, n: int) -> np.ndarray:
+    """``(1/n) sum_f w_f cos(2 pi f dist / n)``, read-only (it is cached): the inverse DFT of
+    a real, even-weighted band of length-``n`` frequencies, evaluated at offsets ``dist``."""
+    mat = np.zeros(dist.shape, dtype=np.float64)
+    for f, c in zip(freqs, weight, strict=True):
+        mat += c * np.cos((2.0 * np.pi * f / n) * dist)
+    mat /= n
+    mat.setflags(write=False)
+    return mat
+
+
 @functools.lru_cache(maxsize=64)
 def _kspace_matrix(in_len: int, s: int, window: str | None, alpha: float) -> np.ndarray:
     """(m, M) real matrix: keep the central m = M / s frequencies of a length-M signal, window
@@ -582,13 +593,7 @@ def _kspace_matrix(in_len: int, s: int, window: str | None, alpha: float) -> np.
     weight = weight * _kspace_window(freqs / (m / 2.0), window, alpha)
     log.debug("building k-space matrix %d -> %d (window %s)", in_len, m, window)
     x = np.arange(m, dtype=np.float64) * s + (s - 1) / 2.0
-    dist = x[:, None] - np.arange(in_len, dtype=np.float64)[None, :]
-    mat = np.zeros((m, in_len), dtype=np.float64)
-    for f, c in zip(freqs, weight, strict=True):
-        mat += c * np.cos((2.0 * np.pi * f / in_len) * dist)
-    mat /= in_len
-    mat.setflags(write=False)
-    return mat
+    return _cosine_sum(freqs, weight, x[:, None] - np.arange(in_len, dtype=np.float64), in_len)
 
 
 @functools.lru_cache(maxsize=64)
@@ -597,12 +602,7 @@ def _kspace_noise_filter(m: int, window: str | None, alpha: float) -> np.ndarray
     freqs = np.arange(-(m // 2), m - m // 2, dtype=np.float64)  # the m LR bins
     weight = _kspace_window(freqs / (m / 2.0), window, alpha)
     lag = np.arange(m, dtype=np.float64)[:, None] - np.arange(m, dtype=np.float64)[None, :]
-    mat = np.zeros((m, m), dtype=np.float64)
-    for f, c in zip(freqs, weight, strict=True):
-        mat += c * np.cos((2.0 * np.pi * f / m) * lag)
-    mat /= m
-    mat.setflags(write=False)
-    return mat
+    return _cosine_sum(freqs, weight, lag, m)
 
 
 @_register(

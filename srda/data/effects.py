@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from srda.data import synthetic
 from srda.errors import InputError
+from srda.report.tables import to_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -401,34 +402,36 @@ def render_dataset(check: DatasetCheck) -> str:
         bits.append("PET FWHM {:g}-{:g} mm".format(*s["pet_fwhm_mm"]))
     design = "paired draws (each subject as every class)" if check.paired else "cohort subjects"
     cn, mci, ad = check.classes
-    lines = [
-        f"### {check.dataset}",
-        "",
-        f"{'; '.join(bits)}. {check.subjects_per_class} subjects per class, {design}; "
-        f"{check.seconds:.1f} s.",
-        "",
-        f"| quantity | unit | {cn} | {mci} | {ad} | effect | {mci} | {ad} | target | meets |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = [["quantity", "unit", cn, mci, ad, "effect", mci, ad, "target", "meets"]]
     for e in check.effects:
         q = e.quantity
-        unit = "" if q.unit == "ratio" else q.unit
-        cells = [f"{_fmt(e.mean[c], q.unit)} ± {_fmt(e.sd[c], q.unit)}" for c in check.classes]
-        lines.append(
-            f"| {q.title} | {unit} | {' | '.join(cells)} | {q.effect_label} "
-            f"| {_fmt_effect(q, e.effect[mci])} | {_fmt_effect(q, e.effect[ad])} "
-            f"| {_fmt_target(q)} | {_verdict(e)} |"
+        rows.append(
+            [q.title, "" if q.unit == "ratio" else q.unit]
+            + [f"{_fmt(e.mean[c], q.unit)} ± {_fmt(e.sd[c], q.unit)}" for c in check.classes]
+            + [q.effect_label, _fmt_effect(q, e.effect[mci]), _fmt_effect(q, e.effect[ad])]
+            + [_fmt_target(q), _verdict(e)]
         )
-    return "\n".join(lines)
+    intro = (
+        f"{'; '.join(bits)}. {check.subjects_per_class} subjects per class, {design}; "
+        f"{check.seconds:.1f} s."
+    )
+    return f"### {check.dataset}\n\n{intro}\n\n" + to_markdown(rows).rstrip("\n")
 
 
 def render_summary(checks: list[DatasetCheck]) -> str:
     """One row per dataset: the effects that have targets, and how many are met."""
-    lines = [
-        "| dataset | hippocampus AD/CN (MCI/CN) | ventricles AD/CN (MCI/CN) | AD-region GM AD/CN "
-        "| sheet thinning AD (mm) | nominal recession AD (mm) | FDG drop AD % (MCI %) "
-        "| targets met | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+    rows = [
+        [
+            "dataset",
+            "hippocampus AD/CN (MCI/CN)",
+            "ventricles AD/CN (MCI/CN)",
+            "AD-region GM AD/CN",
+            "sheet thinning AD (mm)",
+            "nominal recession AD (mm)",
+            "FDG drop AD % (MCI %)",
+            "targets met",
+            "seconds",
+        ]
     ]
     for c in checks:
         by = {e.quantity.key: e for e in c.effects}
@@ -444,12 +447,12 @@ def render_summary(checks: list[DatasetCheck]) -> str:
         nominal = by["cortex_nominal"].effect[ad][0]
         targets = [e for e in c.effects if e.meets is not None]
         met = sum(bool(e.meets) for e in targets)
-        lines.append(
-            f"| {c.dataset} | {pair('hippocampus', 2)} | {pair('ventricles', 2)} "
-            f"| {by['cortex_gm'].effect[ad][0]:.3f} | {sheet:.2f} | {nominal:.2f} "
-            f"| {pair('fdg_suvr', 1)} | {met}/{len(targets)} | {c.seconds:.1f} |"
+        rows.append(
+            [c.dataset, pair("hippocampus", 2), pair("ventricles", 2)]
+            + [f"{by['cortex_gm'].effect[ad][0]:.3f}", f"{sheet:.2f}", f"{nominal:.2f}"]
+            + [pair("fdg_suvr", 1), f"{met}/{len(targets)}", f"{c.seconds:.1f}"]
         )
-    return "\n".join(lines)
+    return to_markdown(rows).rstrip("\n")
 
 
 def render_markdown(checks: list[DatasetCheck]) -> str:
