@@ -16,9 +16,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+from srda import layout
 from srda.errors import InputError
 
 logger = logging.getLogger("srda")
+
+
+def _help(path: Path) -> str:
+    """A path pattern of srda.layout as help text (under the default results folder)."""
+    return str(path)
+
+
+# Help texts: the folders the workflow passes, spelt by srda.layout.
+RESULTS = "results"
+DATA_DIR = _help(layout.data_dir(RESULTS))
+SR_DIR = _help(layout.sr_dir(RESULTS))
+CROSS_FIT_DATA = _help(layout.crossfit_data_dir(DATA_DIR, "{K}"))
+CROSS_FIT_SR = _help(layout.crossfit_sr_dir(SR_DIR, "{K}"))
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -115,7 +129,7 @@ def cmd_cross_fit_assemble(args: argparse.Namespace) -> None:
 
     if args.folds < 2:
         raise InputError("--folds", f"needs at least 2 folds, got {args.folds}")
-    n_train = len(read_meta(Path(args.data) / "train_meta.csv"))
+    n_train = len(read_meta(layout.meta_csv(args.data, "train")))
     method_folds = [Path(args.method_dir) / fold_name(f) for f in range(args.folds)]
     write_assembled(Path(args.folds_dir), method_folds, n_train, Path(args.out))
 
@@ -283,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="ingest, slice, split and make LR shards of one dataset")
     p.add_argument("--settings", type=_json, required=True, help="the dataset's resolved settings")
-    p.add_argument("--out", required=True, help="results/{dataset}")
+    p.add_argument("--out", required=True, help=DATA_DIR)
     p.add_argument("--cohort", help="the synthetic cohort folder (source: synthetic)")
     p.set_defaults(func=cmd_prepare)
 
@@ -291,17 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--settings", type=_json, required=True, help='{"kind": ..., "params": {...}, "seed": N}'
     )
-    p.add_argument("--data", required=True, help="results/{dataset} (the data stage's folder)")
+    p.add_argument("--data", required=True, help=f"{DATA_DIR} (the data stage's folder)")
     p.add_argument("--scale", type=int, required=True)
-    p.add_argument("--out", required=True, help="results/{dataset}/x{scale}/{degradation}")
+    p.add_argument(
+        "--out", required=True, help=_help(layout.lr_dir(DATA_DIR, "{scale}", "{degradation}"))
+    )
     p.set_defaults(func=cmd_degrade)
 
     p = sub.add_parser("run-method", help="train (if needed), super-resolve and score one method")
     p.add_argument("--settings", type=_json, required=True, help="the method's job settings")
-    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--data", required=True, help=DATA_DIR)
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="results/{dataset}/x{scale}/sr/{method}/seed{seed}")
+    p.add_argument("--out", required=True, help=SR_DIR)
     p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_run_method)
@@ -309,21 +325,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "cross-fit-data", help="split the train subjects into folds, one data folder per fold"
     )
-    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--data", required=True, help=DATA_DIR)
     p.add_argument("--scales", type=int, nargs="+", required=True, help="e.g. 4 (or 2 4)")
     p.add_argument("--folds", type=int, required=True, help="K >= 2 (diagnosis.cross_fit)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
-    p.add_argument("--out", required=True, help="results/{dataset}/crossfit{K}")
+    p.add_argument("--out", required=True, help=CROSS_FIT_DATA)
     p.set_defaults(func=cmd_cross_fit_data)
 
     p = sub.add_parser(
         "cross-fit-method", help="train a method without one fold, super-resolve that fold"
     )
     p.add_argument("--settings", type=_json, required=True, help="the method's job settings")
-    p.add_argument("--fold-dir", required=True, help="results/{dataset}/crossfit{K}/fold{f}")
+    p.add_argument("--fold-dir", required=True, help=_help(layout.fold_dir(CROSS_FIT_DATA, "{f}")))
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--seed", type=int, default=0, help="the main job's seed")
-    p.add_argument("--out", required=True, help="{sr_dir}/crossfit{K}/fold{f}")
+    p.add_argument("--out", required=True, help=_help(layout.fold_dir(CROSS_FIT_SR, "{f}")))
     p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=cmd_cross_fit_method)
@@ -331,16 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "cross-fit-assemble", help="the out-of-fold train SR images, in train row order"
     )
-    p.add_argument("--data", required=True, help="results/{dataset} (its train_meta.csv)")
-    p.add_argument("--folds-dir", required=True, help="results/{dataset}/crossfit{K}")
-    p.add_argument("--method-dir", required=True, help="{sr_dir}/crossfit{K} (fold{f}/ inside)")
+    p.add_argument("--data", required=True, help=f"{DATA_DIR} (its train_meta.csv)")
+    p.add_argument("--folds-dir", required=True, help=CROSS_FIT_DATA)
+    p.add_argument("--method-dir", required=True, help=f"{CROSS_FIT_SR} (fold{{f}}/ inside)")
     p.add_argument("--folds", type=int, required=True, help="K")
-    p.add_argument("--out", required=True, help="{sr_dir}/train_crossfit{K}.npy")
+    out = _help(layout.crossfit_train_shard(SR_DIR, "{K}"))
+    p.add_argument("--out", required=True, help=out)
     p.set_defaults(func=cmd_cross_fit_assemble)
 
     p = sub.add_parser("diagnose", help="train and test one classifier of Table III")
     p.add_argument("--settings", type=_json, required=True, help="the classifier recipe")
-    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--data", required=True, help=DATA_DIR)
     p.add_argument("--source", required=True, choices=("sr", "lr", "hr"))
     p.add_argument("--method", help="the SR method whose output to classify (source sr)")
     p.add_argument("--scale", type=int, default=4)
@@ -354,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("score", help="PSNR/SSIM of SR shards an external tool wrote")
-    p.add_argument("--data", required=True, help="results/{dataset}")
+    p.add_argument("--data", required=True, help=DATA_DIR)
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--sr-dir", required=True, help="folder holding test.npy; gets test_metrics.csv")
     p.set_defaults(func=cmd_score)
@@ -401,25 +418,27 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=f"{what} from the jobs' outputs")
         p.add_argument("--settings", type=_json, required=True)
-        p.add_argument("--out-dir", required=True, help="results/tables")
+        p.add_argument("--out-dir", required=True, help=_help(layout.tables_dir(RESULTS)))
         p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("leakage", help="the leakage study: Table III's rows under both split modes")
     p.add_argument("--settings", type=_json, required=True)
-    p.add_argument("--tables-dir", required=True, help="results/tables (leakage.csv, .md)")
-    p.add_argument("--figures-dir", required=True, help="results/figures (leakage.png, .pdf)")
+    tables, figures = layout.tables_dir(RESULTS), layout.figures_dir(RESULTS)
+    p.add_argument("--tables-dir", required=True, help=f"{tables} (leakage.csv, .md)")
+    p.add_argument("--figures-dir", required=True, help=f"{figures} (leakage.png, .pdf)")
     p.set_defaults(func=cmd_leakage)
 
     p = sub.add_parser("figures", help="every figure (PNG and PDF) from the results tree")
     p.add_argument("--settings", type=_json, required=True)
-    p.add_argument("--out-dir", required=True, help="results/figures")
+    p.add_argument("--out-dir", required=True, help=_help(layout.figures_dir(RESULTS)))
     p.set_defaults(func=cmd_figures)
 
-    p = sub.add_parser("provenance", help="results/provenance.json: code, packages, config, jobs")
+    provenance = _help(layout.provenance_json(RESULTS))
+    p = sub.add_parser("provenance", help=f"{provenance}: code, packages, config, jobs")
     p.add_argument("--config", type=_json, required=True, help="the resolved configuration")
     p.add_argument("--repo", required=True, help="the workflow's folder (for the git commit)")
     p.add_argument("--results", required=True, help="the results folder")
-    p.add_argument("--out", required=True, help="results/provenance.json")
+    p.add_argument("--out", required=True, help=provenance)
     p.set_defaults(func=cmd_provenance)
 
     p = sub.add_parser("upscale", help="super-resolve a NIfTI volume or 2D image with a model")

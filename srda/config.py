@@ -31,7 +31,6 @@ from srda.errors import InputError
 from srda.reference_rows import REFERENCE_ROWS
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-SPLITS = ("train", "val", "test")
 #: Image sources of the diagnosis experiment that are not methods (Table III's rows).
 RESERVED_SOURCES = tuple(REFERENCE_ROWS)
 

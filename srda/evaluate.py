@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from srda import layout
 from srda.errors import InputError
 from srda.metrics import mask_psnr, mask_ssim, psnr, ssim
 from srda.shards import read_meta, read_shard, write_csv
@@ -59,9 +60,9 @@ def score_images(
 def dataset_roi(data_dir: Path, split: str = "test") -> tuple[np.ndarray | None, dict[str, str]]:
     """The split's ROI label images and the label names of ``dataset.json`` (None, {} when the
     dataset has no masks)."""
-    info_path = data_dir / "dataset.json"
+    info_path = layout.dataset_json(data_dir)
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    roi_path = data_dir / f"{split}_roi.npy"
+    roi_path = layout.roi_shard(data_dir, split)
     if not info.get("has_roi") or not roi_path.exists():
         return None, {}
     return read_shard(roi_path), {str(k): v for k, v in info.get("roi_labels", {}).items()}
@@ -70,17 +71,18 @@ def dataset_roi(data_dir: Path, split: str = "test") -> tuple[np.ndarray | None,
 def score_method(data_dir: Path, scale: int, sr_dir: Path) -> pd.DataFrame:
     """Per-image PSNR/SSIM (and ROI scores) of ``sr_dir/test.npy`` against the HR test shard,
     written to ``sr_dir/test_metrics.csv`` (used for external methods too)."""
-    hr = read_shard(data_dir / "test_hr.npy")
-    sr = read_shard(sr_dir / "test.npy")
+    hr = read_shard(layout.hr_shard(data_dir, "test"))
+    sr_path = layout.sr_shard(sr_dir, "test")
+    sr = read_shard(sr_path)
     if sr.shape != hr.shape:
-        raise InputError(sr_dir / "test.npy", f"SR shape {sr.shape} != HR shape {hr.shape}")
+        raise InputError(sr_path, f"SR shape {sr.shape} != HR shape {hr.shape}")
     if not np.isfinite(np.asarray(sr)).all():
-        raise InputError(sr_dir / "test.npy", "SR shard contains NaN or infinite values")
+        raise InputError(sr_path, "SR shard contains NaN or infinite values")
     roi, roi_labels = dataset_roi(data_dir)
     if roi is not None and roi.shape != hr.shape:
-        raise InputError(data_dir / "test_roi.npy", f"shape {roi.shape} != HR shape {hr.shape}")
-    scores = score_images(
-        np.clip(sr, 0.0, 1.0), hr, read_meta(data_dir / "test_meta.csv"), scale, roi, roi_labels
-    )
-    write_csv(sr_dir / "test_metrics.csv", scores)
+        roi_path = layout.roi_shard(data_dir, "test")
+        raise InputError(roi_path, f"shape {roi.shape} != HR shape {hr.shape}")
+    meta = read_meta(layout.meta_csv(data_dir, "test"))
+    scores = score_images(np.clip(sr, 0.0, 1.0), hr, meta, scale, roi, roi_labels)
+    write_csv(layout.sr_metrics_csv(sr_dir), scores)
     return scores

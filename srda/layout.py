@@ -41,6 +41,8 @@ Folder = str | os.PathLike[str]
 
 #: The splits of every dataset, in the order the data stage writes them.
 SPLITS = ("train", "val", "test")
+#: The paper's degradation: its LR images sit in ``x{scale}/``, any other's in a folder of its own.
+BICUBIC = "bicubic"
 #: The rows of a cross-fit fold that its network super-resolves (named like a split).
 HELDOUT = "heldout"
 #: What every classifier folder holds (srda.diagnosis.classifier writes them).
@@ -175,17 +177,22 @@ def dataset_json(data: Folder) -> Path:
     return Path(data) / "dataset.json"
 
 
-def lr_dir(data: Folder, scale: int | str = "{scale}") -> Path:
-    """The folder of one scale's LR images and of everything made from them.
+def lr_dir(data: Folder, scale: int | str = "{scale}", degradation: str = BICUBIC) -> Path:
+    """The folder of one scale's LR images and of everything made from them: ``x{scale}`` for
+    bicubic (the paper's), ``x{scale}/{degradation}`` for another degradation model. The one
+    place the LR folder is computed."""
+    folder = Path(data) / f"x{scale}"
+    return folder if degradation == BICUBIC else folder / degradation
 
-    The one place the LR folder is computed: a second degradation model (issue 18) gets a
-    folder of its own here, bicubic keeping ``x{scale}``."""
-    return Path(data) / f"x{scale}"
 
-
-def lr_shard(data: Folder, scale: int | str = "{scale}", split: str = "{split}") -> Path:
-    """LR images of a split: float32 (N, H // scale, W // scale), bicubic with antialiasing."""
-    return lr_dir(data, scale) / f"{split}_lr.npy"
+def lr_shard(
+    data: Folder,
+    scale: int | str = "{scale}",
+    split: str = "{split}",
+    degradation: str = BICUBIC,
+) -> Path:
+    """LR images of a split: float32 (N, H // scale, W // scale) in [0, 1]."""
+    return lr_dir(data, scale, degradation) / f"{split}_lr.npy"
 
 
 def data_files(data: Folder, scales: Iterable[int | str]) -> list[Path]:

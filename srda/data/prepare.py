@@ -1,8 +1,7 @@
 """The data stage of one dataset: ingest -> slice -> split -> LR shards, written atomically.
 
-Outputs under ``out_dir`` (the contract in DESIGN.md):
-    {split}_hr.npy  {split}_meta.csv  {split}_roi.npy  splits.csv  split_report.csv
-    dataset.json    x{scale}/{split}_lr.npy
+Outputs under ``out_dir``: a data folder of ``srda.layout`` (``layout.data_files``: HR, meta
+and ROI per split, the LR shards of each scale, splits.csv, split_report.csv, dataset.json).
 Everything is staged in a hidden folder and moved into place only when all of it succeeded.
 """
 
@@ -19,15 +18,18 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from srda import layout
 from srda.data import ingest
 from srda.data.degrade import downscale
 from srda.data.slicing import image_to_hr, volume_to_slices
-from srda.data.split import SPLITS, SplitError, SplitResult, split_rows
+from srda.data.split import SplitError, SplitResult, split_rows
 from srda.data.synthetic import SLICE_PIXEL_MM
 from srda.errors import InputError
 from srda.shards import ShardWriter, read_shard, write_csv
 
 logger = logging.getLogger(__name__)
+#: Every kept slice, staged before the split deals them out (a "split" of the staging folder).
+ALL = "all"
 CHUNK = 256
 
 
@@ -70,8 +72,8 @@ def _slice_all(
     hr_size = settings["hr_size"]
     has_roi = True
     with (
-        ShardWriter(stage / "all_hr.npy") as hr_out,
-        ShardWriter(stage / "all_roi.npy", "uint8") as roi_out,
+        ShardWriter(layout.hr_shard(stage, ALL)) as hr_out,
+        ShardWriter(layout.roi_shard(stage, ALL), "uint8") as roi_out,
     ):
         if src["layout"] == "nifti":
             refs = ingest.find_volumes(
@@ -190,24 +192,25 @@ def prepare_dataset(
         if meta.empty:
             raise InputError(src["path"], "no slices kept (check min_brain_fraction)")
         split = _split(settings, src, meta, classes)
-        all_hr = read_shard(stage / "all_hr.npy")
-        all_roi = read_shard(stage / "all_roi.npy")
+        all_hr = read_shard(layout.hr_shard(stage, ALL))
+        all_roi = read_shard(layout.roi_shard(stage, ALL))
         counts = {}
-        for name in SPLITS:
+        for name in layout.SPLITS:
             index = np.flatnonzero((split.row_split == name).to_numpy())
             counts[name] = int(len(index))
-            _gather(all_hr, index, stage / f"{name}_hr.npy", "float32")
-            _gather(all_roi, index, stage / f"{name}_roi.npy", "uint8")
+            hr_path = layout.hr_shard(stage, name)
+            _gather(all_hr, index, hr_path, "float32")
+            _gather(all_roi, index, layout.roi_shard(stage, name), "uint8")
             part = meta.iloc[index].reset_index(drop=True)
             part.insert(0, "index", np.arange(len(part)))
-            write_csv(stage / f"{name}_meta.csv", part)
+            write_csv(layout.meta_csv(stage, name), part)
             for scale in settings["scales"]:
-                _write_lr(stage / f"{name}_hr.npy", stage / f"x{scale}" / f"{name}_lr.npy", scale)
+                _write_lr(hr_path, layout.lr_shard(stage, scale, name), scale)
         del all_hr, all_roi
-        (stage / "all_hr.npy").unlink()
-        (stage / "all_roi.npy").unlink()
-        write_csv(stage / "splits.csv", split.table)
-        write_csv(stage / "split_report.csv", split.report)
+        layout.hr_shard(stage, ALL).unlink()
+        layout.roi_shard(stage, ALL).unlink()
+        write_csv(layout.splits_csv(stage), split.table)
+        write_csv(layout.split_report_csv(stage), split.report)
         summary = {
             "name": settings["name"],
             "source": settings["source"],
@@ -230,7 +233,7 @@ def prepare_dataset(
             if settings["source"] == "synthetic"
             else {},
         }
-        (stage / "dataset.json").write_text(json.dumps(summary, indent=2))
+        layout.dataset_json(stage).write_text(json.dumps(summary, indent=2))
         _publish(stage, out_dir)
         logger.info(
             "%s: %s slices (train/val/test), %d subjects, %d shared between splits",

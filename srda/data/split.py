@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-SPLITS = ("train", "val", "test")
+from srda.layout import SPLITS
+
 logger = logging.getLogger(__name__)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from srda import layout
 from srda.shards import atomic_path
 
 PACKAGES = (
@@ -68,7 +69,8 @@ def package_versions() -> dict[str, str | None]:
 def job_records(results_dir: Path) -> list[dict[str, Any]]:
     """Host, device, threads and SLURM job id of every method job and classifier."""
     records = []
-    for path in sorted(results_dir.rglob("run.json")):
+    # Every method job and cross-fit fold leaves a run.json, every classifier a summary.json.
+    for path in sorted(results_dir.rglob(layout.run_json("").name)):
         info = json.loads(path.read_text())
         records.append(
             {
@@ -78,7 +80,7 @@ def job_records(results_dir: Path) -> list[dict[str, Any]]:
                 "seconds": info.get("seconds"),
             }
         )
-    for path in sorted(results_dir.rglob("summary.json")):
+    for path in sorted(results_dir.rglob(layout.classifier_summary_json("").name)):
         info = json.loads(path.read_text())
         if "steps" not in info:  # not a classifier summary
             continue
@@ -96,9 +98,9 @@ def job_records(results_dir: Path) -> list[dict[str, Any]]:
 def rule_times(results_dir: Path) -> dict[str, dict[str, float]]:
     """Per rule: jobs, summed and longest wall seconds, peak resident memory (MB)."""
     rows = []
-    for path in sorted((results_dir / "benchmarks").rglob("*.tsv")):
+    for path in sorted(layout.benchmarks_dir(results_dir).rglob("*.tsv")):
         frame = pd.read_csv(path, sep="\t")
-        rule = path.parent.name if path.parent.name != "benchmarks" else path.stem
+        rule = path.parent.name if path.parent != layout.benchmarks_dir(results_dir) else path.stem
         rss = pd.to_numeric(frame["max_rss"], errors="coerce").iloc[-1]
         rows.append({"rule": rule, "s": float(frame["s"].iloc[-1]), "rss": float(rss)})
     if not rows:

@@ -4,8 +4,8 @@ import os
 import re
 import sys
 
+from srda import layout
 from srda.config import (
-    SPLITS,
     check_archs,
     check_dataset_paths,
     check_external_methods,
@@ -24,6 +24,7 @@ from srda.data.ingest import check_class_folders
 from srda.data.labels import check_labels
 from srda.errors import InputError
 from srda.failures import last_lines
+from srda.layout import SPLITS
 from srda.reference_rows import REFERENCE_ROWS, classifier_dir
 from srda.registry import declared_names
 from srda.report import ABLATIONS as TABLE2_METHODS
