@@ -56,10 +56,13 @@ the suite's step schedule halves once, at half the run, unless ``schedule_milest
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from srda.models.blocks import SRNetwork, subpixel
 from srda.registry import ArchSpec, register
 
 
@@ -94,12 +97,7 @@ class A2FLayer(nn.Module):
     """
 
     def __init__(
-        self,
-        features: int,
-        block_features: int,
-        index: int,
-        channel_attention: bool = True,
-        wn: bool = True,
+        self, features: int, block_features: int, index: int, channel_attention: bool, wn: bool
     ) -> None:
         super().__init__()
         self.body = nn.Sequential(
@@ -146,42 +144,33 @@ class A2FLayer(nn.Module):
         train={"loss": "l1", "lr": 1e-3, "schedule": "step"},
     ),
 )
-class A2F(nn.Module):
-    """A2F network; maps (N, C, h, w) to (N, C, s*h, s*w). Hyperparameters kept as attributes."""
+class A2F(SRNetwork):
+    """A2F network; maps (N, C, h, w) to (N, C, s*h, s*w)."""
 
     def __init__(
         self,
-        scale: int = 4,
-        channels: int = 1,
-        features: int = 32,
-        block_features: int = 128,
-        blocks: int = 16,
+        scale: int,
+        channels: int,
+        features: int,
+        block_features: int,
+        blocks: int,
         channel_attention: bool = True,
         weight_norm: bool = True,
     ) -> None:
-        super().__init__()
-        if scale < 1 or int(scale) != scale:
-            raise ValueError(f"A2F: scale must be a positive integer, got {scale!r}")
-        if min(channels, features, block_features, blocks) < 1:
+        super().__init__(scale, channels)
+        if min(features, block_features, blocks) < 1:
             raise ValueError(
-                "A2F: channels, features, block_features and blocks must be >= 1, got "
-                f"{channels}, {features}, {block_features}, {blocks}"
+                "A2F: features, block_features and blocks must be >= 1, got "
+                f"{features}, {block_features}, {blocks}"
             )
-        self.scale, self.channels = int(scale), channels
-        self.features, self.block_features, self.blocks = features, block_features, blocks
-        self.channel_attention, self.weight_norm = channel_attention, weight_norm
-        out = channels * self.scale * self.scale
-        self.skip = nn.Sequential(
-            _wn_conv3x3(channels, out, weight_norm), nn.PixelShuffle(self.scale)
-        )
-        self.head = _wn_conv3x3(channels, features, weight_norm)
+        conv = partial(_wn_conv3x3, wn=weight_norm)
+        self.skip = subpixel(channels, channels, self.scale, conv)
+        self.head = conv(channels, features)
         self.layers = nn.ModuleList(
             A2FLayer(features, block_features, i, channel_attention, weight_norm)
             for i in range(blocks)
         )
-        self.tail = nn.Sequential(
-            _wn_conv3x3(features, out, weight_norm), nn.PixelShuffle(self.scale)
-        )
+        self.tail = subpixel(features, channels, self.scale, conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = self.skip(x)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from srda.data.degrade import upscale
+from srda.models.blocks import SRNetwork
 from srda.registry import ArchSpec, register
 
 
 @register("bicubic", ArchSpec(params_1ch=0))  # no settings, no training
-class Bicubic(nn.Module):
+class Bicubic(SRNetwork):
     """MATLAB-compatible bicubic upsampling (a = -0.5); it has no parameters to train."""
-
-    def __init__(self, scale: int, channels: int = 1) -> None:
-        super().__init__()
-        self.scale = scale
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return upscale(lr, self.scale)

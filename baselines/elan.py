@@ -78,6 +78,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srda.models.blocks import SRNetwork, conv3x3, pad_to_multiple, subpixel
 from srda.registry import ArchSpec, register
 
 
@@ -253,37 +254,32 @@ class ELAB(nn.Module):
         train={"loss": "l1", "lr": 2e-4, "schedule": "step"},
     ),
 )
-class ELAN(nn.Module):
-    """ELAN network; maps (N, ch, h, w) to (N, ch, s*h, s*w). Hyperparameters kept as
-    attributes. Any input size works: the input is padded to a multiple of the windows' least
-    common multiple and the output cropped back."""
+class ELAN(SRNetwork):
+    """ELAN network; maps (N, ch, h, w) to (N, ch, s*h, s*w). Any input size works: the input
+    is padded to a multiple of the windows' least common multiple and the output cropped
+    back."""
 
     def __init__(
         self,
-        scale: int = 4,
-        channels: int = 1,
-        features: int = 180,
-        blocks: int = 36,
-        shared_depth: int = 0,
+        scale: int,
+        channels: int,
+        features: int,
+        blocks: int,
+        shared_depth: int,
         expansion: int = 2,
         window_sizes: Sequence[int] = (4, 8, 16),
     ) -> None:
-        super().__init__()
-        if scale < 1 or int(scale) != scale:
-            raise ValueError(f"ELAN: scale must be a positive integer, got {scale!r}")
-        if min(channels, features, blocks, expansion) < 1 or shared_depth < 0:
+        super().__init__(scale, channels)
+        if min(features, blocks, expansion) < 1 or shared_depth < 0:
             raise ValueError(
-                "ELAN: channels, features, blocks, expansion must be >= 1 and shared_depth >= 0, "
-                f"got {channels}, {features}, {blocks}, {expansion}, {shared_depth}"
+                "ELAN: features, blocks, expansion must be >= 1 and shared_depth >= 0, "
+                f"got {features}, {blocks}, {expansion}, {shared_depth}"
             )
         window_sizes = tuple(int(s) for s in window_sizes)
         if not window_sizes or min(window_sizes) < 1:
             raise ValueError(f"ELAN: window_sizes must be positive, got {window_sizes!r}")
-        self.scale, self.channels = int(scale), channels
-        self.features, self.blocks, self.shared_depth = features, blocks, shared_depth
-        self.expansion, self.window_sizes = expansion, window_sizes
         self.multiple = math.lcm(*window_sizes)
-        self.head = nn.Conv2d(channels, features, 3, padding=1)
+        self.head = conv3x3(channels, features)
         self.body = nn.Sequential(
             *(
                 ELAB(
@@ -292,21 +288,10 @@ class ELAN(nn.Module):
                 for i in range(blocks)
             )
         )
-        self.tail = nn.Sequential(
-            nn.Conv2d(features, channels * self.scale * self.scale, 3, padding=1),
-            nn.PixelShuffle(self.scale),
-        )
-
-    def pad(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph == 0 and pw == 0:
-            return x
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        return F.pad(x, (0, pw, 0, ph), mode=mode)
+        self.tail = subpixel(features, channels, self.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        f = self.head(self.pad(x))
+        f = self.head(pad_to_multiple(x, self.multiple))
         out = self.tail(self.body(f) + f)
         return out[..., : h * self.scale, : w * self.scale]

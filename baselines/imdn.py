@@ -51,6 +51,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from srda.models.blocks import SRNetwork, subpixel
 from srda.registry import ArchSpec, register
 
 LRELU_SLOPE = 0.05
@@ -127,34 +128,24 @@ class IMDB(nn.Module):
         train={"loss": "l1", "schedule": "step", "lr": 2e-4},
     ),
 )
-class IMDN(nn.Module):
+class IMDN(SRNetwork):
     """IMDN: conv head, ``blocks`` IMDBs fused by 1x1 conv, conv, global skip, pixel shuffle."""
 
-    def __init__(
-        self, scale: int = 4, channels: int = 1, features: int = 64, blocks: int = 6
-    ) -> None:
-        super().__init__()
-        if scale < 1 or int(scale) != scale:
-            raise ValueError(f"IMDN needs a positive integer scale, got {scale}")
+    def __init__(self, scale: int, channels: int, features: int, blocks: int) -> None:
+        super().__init__(scale, channels)
         if features % 4:
             raise ValueError(
                 f"IMDN needs features divisible by 4 (distillation 1/4), got {features}"
             )
         if blocks < 1:
             raise ValueError(f"IMDN needs at least one IMDB, got blocks={blocks}")
-        self.scale = scale
-        self.channels = channels
-        self.features = features
-        self.blocks = blocks
         self.head = _conv(channels, features, 3)
         self.body = nn.ModuleList(IMDB(features) for _ in range(blocks))
         self.fuse = nn.Sequential(
             _conv(features * blocks, features, 1), nn.LeakyReLU(LRELU_SLOPE, inplace=True)
         )
         self.body_tail = _conv(features, features, 3)
-        self.upsample = nn.Sequential(
-            _conv(features, channels * scale * scale, 3), nn.PixelShuffle(scale)
-        )
+        self.upsample = subpixel(features, channels, self.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         feat = self.head(lr)

@@ -34,8 +34,8 @@ Deviations, and why:
 * spandrel's forward multiplies its input by the range in place (``x *= 1`` here: a no-op in
   value, but an in-place write to the caller's tensor that autograd refuses on a leaf that
   requires grad); the wrapper hands it a copy.
-* Scales 2, 3, 4 and 8 as in the paper; other scales are refused (the pixel-shuffle upsampler
-  has no layout for them). Any input size works (the network is fully convolutional).
+* Scales 2, 3, 4 and 8 as in the paper; ``registry.build`` refuses others (the pixel-shuffle
+  upsampler has no layout for them). Any input size works (the network is fully convolutional).
 
 Training (paper, Sec. 4.1): L1 loss, Adam (beta1 0.9, beta2 0.999, eps 1e-8), batch 16 of
 48x48 LR patches, learning rate 1e-4 halved every 2x10^5 iterations. The spec's ``train`` carries
@@ -46,11 +46,14 @@ from __future__ import annotations
 
 import torch
 from spandrel.architectures.RCAN import RCAN
-from torch import nn
 
+from srda.models.blocks import SRNetwork
 from srda.registry import ArchSpec, register
 
 SCALES = (2, 3, 4, 8)
+#: spandrel options every build takes: no mean shift (``norm=False``, see above) and no
+#: pixel-unshuffle input layer (the plain RCAN of the paper)
+_PLAIN = {"norm": False, "unshuffle_mod": False}
 
 
 @register(
@@ -72,35 +75,18 @@ SCALES = (2, 3, 4, 8)
         train={"loss": "l1", "schedule": "step", "lr": 1e-4},
     ),
 )
-class RCANSR(nn.Module):
+class RCANSR(SRNetwork):
     """spandrel's RCAN with the mean shift removed (``norm=False``); maps [0, 1] -> [0, 1]."""
 
     def __init__(
-        self,
-        scale: int = 4,
-        channels: int = 1,
-        groups: int = 10,
-        blocks: int = 20,
-        features: int = 64,
-        reduction: int = 16,
+        self, scale: int, channels: int, groups: int, blocks: int, features: int, reduction: int
     ) -> None:
-        super().__init__()
-        if scale not in SCALES:
-            raise ValueError(f"RCAN supports scales {SCALES}, got {scale}")
+        super().__init__(scale, channels)
         if features // reduction < 1:
             raise ValueError(f"RCAN needs features >= reduction, got {features} < {reduction}")
-        self.scale = scale
-        self.channels = channels
-        self.net = RCAN(
-            scale=scale,
-            n_resgroups=groups,
-            n_resblocks=blocks,
-            n_feats=features,
-            n_colors=channels,
-            norm=False,
-            reduction=reduction,
-            unshuffle_mod=False,
-        )
+        # our settings under spandrel's names
+        layout = {"n_resgroups": groups, "n_resblocks": blocks, "n_feats": features}
+        self.net = RCAN(scale=scale, n_colors=channels, reduction=reduction, **layout, **_PLAIN)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         # spandrel scales its input in place (by 1 here): give it a tensor of its own.

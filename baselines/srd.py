@@ -56,7 +56,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from baselines.swd import DualStreamModule, ResBlock, SRTail, Upsampler, conv_prelu
+from baselines.swd import (
+    DUAL_STREAM_SIZES,
+    DualStreamModule,
+    ResBlock,
+    SRTail,
+    conv_prelu,
+    refined_upsampler,
+)
+from srda.models.blocks import SRNetwork
 from srda.registry import ArchSpec, per_size, register
 
 
@@ -81,35 +89,30 @@ class ContextCell(nn.Module):
 @register(
     "srd",
     ArchSpec(
-        sizes=per_size(  # (tiny, small, paper)
-            head=(8, 32, 64),
-            feats=(8, 32, 32),
-            stages=(2, 2, 3),
-            blocks=(1, 2, 4),
-            recursions=(1, 1, 1),
-        ),
+        # (tiny, small, paper); SWD-Net's backbone sizes, with feats 32 at every size but tiny
+        sizes=per_size(**DUAL_STREAM_SIZES, feats=(8, 32, 32), recursions=(1, 1, 1)),
         paper_params_source="not reported (the official README gives none)",
         params_1ch=785_862,
         train={"loss": "l1"},
     ),
 )
-class MRCNet(nn.Module):
+class MRCNet(SRNetwork):
     """MRC-Net; ``recursions=1`` is the deployed (distilled) network, >1 the recursive one."""
 
     def __init__(
         self,
-        scale: int = 4,
-        channels: int = 1,
-        head: int = 64,
-        feats: int = 32,
-        stages: int = 3,
-        blocks: int = 4,
-        recursions: int = 1,
+        scale: int,
+        channels: int,
+        head: int,
+        feats: int,
+        stages: int,
+        blocks: int,
+        recursions: int,
     ) -> None:
-        super().__init__()
+        super().__init__(scale, channels)
         if recursions < 1:
             raise ValueError(f"recursions={recursions} must be >= 1")
-        self.scale, self.feats, self.recursions = scale, feats, recursions
+        self.recursions = recursions
         self.head = nn.Sequential(
             conv_prelu(channels, head),
             ResBlock(head, bias=False),
@@ -118,7 +121,7 @@ class MRCNet(nn.Module):
         )
         self.cell = ContextCell(feats)
         self.mrc = DualStreamModule(feats, stages, blocks, bias=False)
-        self.upsample = Upsampler(feats, scale, bias=False)
+        self.upsample = refined_upsampler(feats, scale, bias=False)
         self.tail = SRTail(feats, channels, scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:

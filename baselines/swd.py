@@ -72,17 +72,22 @@ shift exists to remove.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srda.models.blocks import SRNetwork, pixel_shuffle_stages
 from srda.registry import ArchSpec, per_size, register
 
 # --------------------------------------------------------------------------- shared blocks
 # (also used by baselines/srd.py: SRD's MRC-Net is built from the same authors' blocks)
+
+#: (tiny, small, paper) head width, fusion stages and ResBlocks per stage of the dual-stream
+#: backbone, the same in SWD-Net's spatial stage and SRD's MRC-Net (the authors' released 64,
+#: 3 and 4 at paper size).
+DUAL_STREAM_SIZES = {"head": (8, 32, 64), "stages": (2, 2, 3), "blocks": (1, 2, 4)}
 
 
 class SELayer(nn.Module):
@@ -192,30 +197,15 @@ class DualStreamModule(nn.Module):
         return hi
 
 
-class Upsampler(nn.Sequential):
-    """Pixel-shuffle upsampler of ``feats`` features.
+def refined_upsampler(feats: int, scale: int, bias: bool = True) -> nn.Sequential:
+    """Pixel-shuffle stages of ``feats`` features (``pixel_shuffle_stages``) with [conv3x3-PReLU,
+    ResBlock, conv3x3-PReLU] refining the features between consecutive x2 stages (MRC-Net's x4
+    design, SRD, TMI 2021); x3 is one conv3x3 f -> 9f, PixelShuffle(3)."""
 
-    x2^k: k stages of [conv3x3 f -> 4f, PixelShuffle(2)], with [conv3x3-PReLU, ResBlock,
-    conv3x3-PReLU] between consecutive stages (MRC-Net's x4 design, SRD, TMI 2021);
-    x3: one conv3x3 f -> 9f, PixelShuffle(3). Other scales are refused.
-    """
+    def refine() -> list[nn.Module]:
+        return [conv_prelu(feats, feats), ResBlock(feats, bias), conv_prelu(feats, feats)]
 
-    def __init__(self, feats: int, scale: int, bias: bool = True) -> None:
-        layers: list[nn.Module] = []
-        if scale == 3:
-            layers += [nn.Conv2d(feats, 9 * feats, 3, padding=1), nn.PixelShuffle(3)]
-        elif scale >= 2 and scale & (scale - 1) == 0:
-            for k in range(int(math.log2(scale))):
-                if k > 0:
-                    layers += [
-                        conv_prelu(feats, feats),
-                        ResBlock(feats, bias),
-                        conv_prelu(feats, feats),
-                    ]
-                layers += [nn.Conv2d(feats, 4 * feats, 3, padding=1), nn.PixelShuffle(2)]
-        else:
-            raise ValueError(f"scale {scale} is not supported; use 2, 3, 4 or 8")
-        super().__init__(*layers)
+    return pixel_shuffle_stages(feats, scale, between=refine)
 
 
 class SRTail(nn.Module):
@@ -324,7 +314,7 @@ class SpatialStage(nn.Module):
         )
         self.dual = nn.ModuleList(DualStreamModule(feats, stages, blocks) for _ in range(modules))
         self.fuse = conv_prelu(modules * feats, feats)
-        self.upsample = Upsampler(feats, scale)
+        self.upsample = refined_upsampler(feats, scale)
         self.tail = SRTail(feats, channels, scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
@@ -381,11 +371,9 @@ class WaveletStage(nn.Module):
     ArchSpec(
         # paper: the released configuration (x2 in the paper; x4 through MRC-Net's upsampler)
         sizes=per_size(  # (tiny, small, paper)
-            head=(8, 32, 64),
+            **DUAL_STREAM_SIZES,
             feats=(8, 16, 32),
             modules=(1, 1, 2),
-            stages=(2, 2, 3),
-            blocks=(1, 2, 4),
             wave_up=(4, 8, 24),
             wave_down=(8, 32, 96),
             wave_stages=(2, 3, 3),
@@ -395,25 +383,24 @@ class WaveletStage(nn.Module):
         train={"loss": "l1", "schedule": "step", "lr": 1e-4},
     ),
 )
-class SWDNet(nn.Module):
+class SWDNet(SRNetwork):
     """SWD-Net: spatial stage (LR -> S), then wavelet stage (S -> SR). ``forward`` returns SR;
     ``forward_stages`` also returns S and the predicted sub-bands (for Eq. 4)."""
 
     def __init__(
         self,
-        scale: int = 4,
-        channels: int = 1,
-        head: int = 64,
-        feats: int = 32,
-        modules: int = 2,
-        stages: int = 3,
-        blocks: int = 4,
-        wave_up: int = 24,
-        wave_down: int = 96,
-        wave_stages: int = 3,
+        scale: int,
+        channels: int,
+        head: int,
+        feats: int,
+        modules: int,
+        stages: int,
+        blocks: int,
+        wave_up: int,
+        wave_down: int,
+        wave_stages: int,
     ) -> None:
-        super().__init__()
-        self.scale = scale
+        super().__init__(scale, channels)
         self.spatial = SpatialStage(channels, scale, head, feats, modules, stages, blocks)
         self.wavelet = WaveletStage(channels, wave_up, wave_down, wave_stages)
 

@@ -72,21 +72,10 @@ carries loss, schedule and lr; the trainer's ``step`` schedule halves at ``steps
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from spandrel.architectures.SwinIR import SwinIR
-from torch import nn
 
+from srda.models.blocks import SRNetwork, pad_to_multiple
 from srda.registry import SIZES, ArchSpec, register
-
-
-def pad_to_window(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad bottom and right to a multiple: reflect where the side allows it, else replicate."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if not (ph or pw):
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def _swin(embed: int, depths: tuple[int, ...], window: int, upsampler: str, img: int) -> dict:
@@ -125,26 +114,24 @@ def _swin(embed: int, depths: tuple[int, ...], window: int, upsampler: str, img:
         train={"loss": "l1", "schedule": "step", "lr": 2e-4},
     ),
 )
-class SwinIRSR(nn.Module):
+class SwinIRSR(SRNetwork):
     """spandrel's SwinIR with a zero mean and unit range, padded to the window, cropped back."""
 
     def __init__(
         self,
-        scale: int = 4,
-        channels: int = 1,
-        embed_dim: int = 180,
-        depths: list[int] | tuple[int, ...] = (6, 6, 6, 6, 6, 6),
-        num_heads: list[int] | tuple[int, ...] = (6, 6, 6, 6, 6, 6),
-        window_size: int = 8,
-        mlp_ratio: float = 2.0,
-        upsampler: str = "pixelshuffle",
-        img_size: int = 48,
+        scale: int,
+        channels: int,
+        embed_dim: int,
+        depths: list[int] | tuple[int, ...],
+        num_heads: list[int] | tuple[int, ...],
+        window_size: int,
+        mlp_ratio: float,
+        upsampler: str,
+        img_size: int,
         drop_path_rate: float = 0.1,
         resi_connection: str = "1conv",
     ) -> None:
-        super().__init__()
-        if int(scale) != scale or scale < 1:
-            raise ValueError(f"SwinIR needs a positive integer scale, got {scale}")
+        super().__init__(scale, channels)
         if upsampler not in ("pixelshuffle", "pixelshuffledirect"):
             raise ValueError(
                 f"SwinIR upsampler {upsampler!r} not supported here; "
@@ -163,8 +150,6 @@ class SwinIRSR(nn.Module):
                 f"SwinIR img_size {img_size} must be a multiple of window_size {window_size} "
                 "and larger than it"
             )
-        self.scale = scale
-        self.channels = channels
         self.window_size = window_size
         arch = {
             "img_size": img_size,
@@ -194,5 +179,5 @@ class SwinIRSR(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         h, w = lr.shape[-2:]
-        sr = self.net(pad_to_window(lr, self.window_size))
+        sr = self.net(pad_to_multiple(lr, self.window_size))
         return sr[..., : h * self.scale, : w * self.scale]

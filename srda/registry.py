@@ -166,12 +166,17 @@ def settings(name: str, size: str = "paper", **overrides: Any) -> dict[str, Any]
 
 def build(name: str, scale: int = 4, channels: int = 1, size: str = "paper", **overrides: Any):
     """Build a registered network; an unknown name, size or override is refused with the known
-    ones listed. A spec'd network keeps what it was built with in ``hparams``."""
+    ones listed, and so is a scale its spec does not list. A spec'd network keeps what it was
+    built with in ``hparams``."""
     builder, facts = _entry(name)
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
     if facts is None:
         return builder(scale=scale, channels=channels, size=size, **overrides)
+    if scale not in facts.scales:  # checked here once; a network need not know its spec
+        raise ValueError(
+            f"{name}: scale {scale} is not supported (it builds scales {facts.scales}, got {scale})"
+        )
     keywords = settings(name, size, **overrides)
     net = builder(scale=scale, channels=channels, **keywords)
     net.hparams = {"arch": name, "size": size, "scale": scale, "channels": channels, **keywords}

@@ -38,6 +38,7 @@ SIZES: dict[str, dict[str, int]] = {
 }
 
 _LAZY = {
+    "SRNetwork": "blocks",
     "SpatialAttention": "attention",
     "SRNet": "srnet",
     "DeformableHead": "srnet",

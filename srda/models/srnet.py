@@ -20,8 +20,6 @@ A part that a variant switches off is absent from the module, not multiplied by 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,6 +27,7 @@ from torchvision.ops import DeformConv2d, deform_conv2d
 
 from srda.models import SIZES, VARIANTS
 from srda.models.attention import SpatialAttention
+from srda.models.blocks import SRNetwork, conv3x3, pixel_shuffle_stages
 
 
 def _ambient_dtype(x: torch.Tensor) -> torch.dtype:
@@ -86,29 +85,16 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.res_scale = res_scale
         self.body = nn.Sequential(
-            nn.Conv2d(features, features, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(features, features, 3, padding=1),
+            conv3x3(features, features), nn.ReLU(inplace=True), conv3x3(features, features)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x) * self.res_scale
 
 
-def _upsampler(scale: int, features: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    if scale == 3:
-        layers += [nn.Conv2d(features, 9 * features, 3, padding=1), nn.PixelShuffle(3)]
-    elif scale >= 2 and scale & (scale - 1) == 0:
-        for _ in range(int(math.log2(scale))):
-            layers += [nn.Conv2d(features, 4 * features, 3, padding=1), nn.PixelShuffle(2)]
-    else:
-        raise ValueError(f"SRNet supports scales 2, 3, 4, 8 (powers of 2 and 3), got {scale}")
-    return nn.Sequential(*layers)
-
-
-class SRNet(nn.Module):
-    """SRDA's SR network; ``deformable`` and ``attention`` switch the ablated parts on or off."""
+class SRNet(SRNetwork):
+    """SRDA's SR network; ``deformable`` and ``attention`` switch the ablated parts on or off.
+    Width and depth default to the paper's (``srda.models.SIZES["paper"]``)."""
 
     def __init__(
         self,
@@ -120,26 +106,17 @@ class SRNet(nn.Module):
         deformable: bool = True,
         attention: bool = True,
     ) -> None:
-        super().__init__()
-        self.scale = scale
-        self.channels = channels
-        self.features = features
-        self.blocks = blocks
-        self.res_scale = res_scale
-        self.deformable = deformable
-        self.has_attention = attention
-
-        if deformable:
-            self.head: nn.Module = DeformableHead(channels, features)
-        else:
-            self.head = nn.Conv2d(channels, features, 3, padding=1)
+        super().__init__(scale, channels)
+        self.features, self.blocks, self.res_scale = features, blocks, res_scale
+        self.deformable, self.has_attention = deformable, attention
+        self.head = (DeformableHead if deformable else conv3x3)(channels, features)
         self.attention = SpatialAttention(7) if attention else None
         self.body = nn.Sequential(
             *[ResidualBlock(features, res_scale) for _ in range(blocks)],
-            nn.Conv2d(features, features, 3, padding=1),
+            conv3x3(features, features),
         )
-        self.upsample = _upsampler(scale, features)
-        self.tail = nn.Conv2d(features, channels, 3, padding=1)
+        self.upsample = pixel_shuffle_stages(features, scale)
+        self.tail = conv3x3(features, channels)
 
     def forward_with_attention(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return (SR image, SR-side attention map (N, 1, h, w) at the LR size, or None)."""
