@@ -285,6 +285,16 @@ def cmd_cohort_check(args: argparse.Namespace) -> int:
     return 1 if args.strict and missed else 0
 
 
+def _cohort_parser(sub, name: str, summary: str) -> argparse.ArgumentParser:
+    """A sub-command measuring the embedded cohort: it reads the config as the workflow does."""
+    p = sub.add_parser(name, help=summary)
+    p.add_argument("--config", default="config.yaml", help="the base config (config.yaml)")
+    p.add_argument("--configfile", nargs="*", default=[], help="overlays, as snakemake's")
+    p.add_argument("--preset", help="smoke | quick | paper (default: the config's)")
+    p.add_argument("--dataset", nargs="*", help="datasets (default: every synthetic one run)")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srda-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -376,25 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sr-dir", required=True, help="folder holding test.npy; gets test_metrics.csv")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser(
-        "cohort-signal",
-        help="share of the embedded cohort's AD - CN difference that the LR images lose",
+    p = _cohort_parser(
+        sub, "cohort-signal", "share of the embedded cohort's AD - CN difference the LR images lose"
     )
-    p.add_argument("--config", default="config.yaml", help="the base config (config.yaml)")
-    p.add_argument("--configfile", nargs="*", default=[], help="overlays, as snakemake's")
-    p.add_argument("--preset", help="smoke | quick | paper (default: the config's)")
-    p.add_argument("--dataset", nargs="*", help="datasets (default: every synthetic one run)")
     p.add_argument("--pairs", type=int, default=6, help="subjects drawn as CN and as AD")
     p.set_defaults(func=cmd_cohort_signal)
 
-    p = sub.add_parser(
-        "cohort-check",
-        help="the embedded cohort's disease effect sizes against the literature's",
+    p = _cohort_parser(
+        sub, "cohort-check", "the embedded cohort's disease effect sizes against the literature's"
     )
-    p.add_argument("--config", default="config.yaml", help="the base config (config.yaml)")
-    p.add_argument("--configfile", nargs="*", default=[], help="overlays, as snakemake's")
-    p.add_argument("--preset", help="smoke | quick | paper (default: the config's)")
-    p.add_argument("--dataset", nargs="*", help="datasets (default: every synthetic one run)")
     p.add_argument("--subjects", type=int, default=8, help="subjects per class")
     p.add_argument(
         "--unpaired",
