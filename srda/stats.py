@@ -18,18 +18,36 @@ def cluster_bootstrap_ci(
     """
     values = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(values)
-    values, clusters = values[ok], np.asarray(clusters)[ok]
-    _, inverse = np.unique(clusters, return_inverse=True)
-    n_clusters = inverse.max() + 1 if len(inverse) else 0
+    means = resampled_cluster_means(values[ok], np.asarray(clusters)[ok], n_boot, seed)
+    return percentile_interval(means, level)
+
+
+def resampled_cluster_means(
+    values: np.ndarray, clusters: np.ndarray, n_boot: int, seed: int
+) -> np.ndarray:
+    """The pooled mean of ``values`` in each of ``n_boot`` resamples that draw whole clusters
+    with replacement (every item of a drawn cluster, as often as it is drawn); empty when there
+    are no resamples or fewer than two clusters."""
+    _, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    inverse = inverse.ravel()
+    n_clusters = int(inverse.max()) + 1 if inverse.size else 0
     if n_boot <= 0 or n_clusters < 2:
-        return float("nan"), float("nan")
+        return np.empty(0)
     sums = np.bincount(inverse, weights=values, minlength=n_clusters)
     counts = np.bincount(inverse, minlength=n_clusters).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_clusters, size=(n_boot, n_clusters))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    draws = np.random.default_rng(seed).integers(0, n_clusters, size=(n_boot, n_clusters))
+    return sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap ``samples``; the non-finite ones
+    (resamples where a statistic is undefined) are skipped; (nan, nan) when none is left."""
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(samples, [tail, 1.0 - tail])
     return float(lo), float(hi)
 
 
@@ -264,20 +282,8 @@ def paired_cluster_bootstrap_diff(
     d, clusters = a[ok] - b[ok], clusters[ok]
     if d.size == 0:
         return float("nan"), float("nan"), float("nan")
-    estimate = float(d.mean())
-    _, inverse = np.unique(clusters, return_inverse=True)
-    inverse = inverse.ravel()
-    n_clusters = int(inverse.max()) + 1
-    if n_boot <= 0 or n_clusters < 2:
-        return estimate, float("nan"), float("nan")
-    sums = np.bincount(inverse, weights=d, minlength=n_clusters)
-    counts = np.bincount(inverse, minlength=n_clusters).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_clusters, size=(n_boot, n_clusters))
-    diffs = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(diffs, [tail, 1.0 - tail])
-    return estimate, float(lo), float(hi)
+    lo, hi = percentile_interval(resampled_cluster_means(d, clusters, n_boot, seed), level)
+    return float(d.mean()), lo, hi
 
 
 def minimal_detectable_difference(

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from srda.errors import InputError
-from srda.stats import cluster_bootstrap_ci, mcnemar
+from srda.stats import cluster_bootstrap_ci, mcnemar, percentile_interval
 
 PROB_PREFIX = "prob_"
 METRICS = ("acc", "balanced_acc", "macro_f1", "auc")
@@ -233,40 +233,26 @@ def _cluster_draws(clusters: np.ndarray, n_boot: int, seed: int) -> list[np.ndar
     return [np.concatenate([members[g] for g in draw]) for draw in draws]
 
 
-def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
-    values = values[np.isfinite(values)]  # resamples where a metric is undefined are skipped
-    if values.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
-
-
 def score_table(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    prob: np.ndarray,
-    clusters: np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
+    frame: pd.DataFrame, classes: list[str], n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> list[dict[str, float | str]]:
-    """Rows ``metric, value, ci_low, ci_high`` for every metric of ``METRICS``.
+    """Rows ``metric, value, ci_low, ci_high`` for every metric of ``METRICS``, over the rows of
+    ``frame`` (predictions, as ``check_predictions`` takes them), intervals resampling its
+    subjects.
 
     ``acc``'s interval is ``cluster_bootstrap_ci`` of per-item correctness; the others are
     recomputed on the same resamples of clusters (percentile intervals).
     """
+    y_true, y_pred, prob = _arrays(frame, classes)
+    clusters = frame["subject"].astype(str).to_numpy()
     values = classification_metrics(y_true, y_pred, prob)
     correct = (y_true == y_pred).astype(np.float64)
     intervals = {"acc": cluster_bootstrap_ci(correct, clusters, n_boot, seed, level)}
-    draws = _cluster_draws(clusters, n_boot, seed)
-    others = [m for m in METRICS if m != "acc"]
-    if draws is None:
-        intervals.update({m: (float("nan"), float("nan")) for m in others})
-    else:
-        boot = [classification_metrics(y_true[r], y_pred[r], prob[r]) for r in draws]
-        for m in others:
-            intervals[m] = _percentile(np.array([b[m] for b in boot]), level)
+    draws = _cluster_draws(clusters, n_boot, seed) or []
+    boot = [classification_metrics(y_true[r], y_pred[r], prob[r]) for r in draws]
+    for m in METRICS:
+        if m != "acc":  # no resamples: nan, nan
+            intervals[m] = percentile_interval(np.array([b[m] for b in boot]), level)
     return [
         {"metric": m, "value": values[m], "ci_low": intervals[m][0], "ci_high": intervals[m][1]}
         for m in METRICS
@@ -287,17 +273,13 @@ def evaluate_predictions(
     vote per subject (``subject_predictions``), intervals resampling subjects.
     """
     check_predictions(frame, classes)
-    y_true, y_pred, prob = _arrays(frame, classes)
-    subjects = frame["subject"].astype(str).to_numpy()
-    n_subjects = int(np.unique(subjects).size)
-    rows = []
-    for row in score_table(y_true, y_pred, prob, subjects, n_boot, seed, level):
-        rows.append({"level": "slice", **row, "n": len(frame), "n_subjects": n_subjects})
-    per_subject = subject_predictions(frame, classes)
-    s_true, s_pred, s_prob = _arrays(per_subject, classes)
-    s_clusters = per_subject["subject"].to_numpy()
-    for row in score_table(s_true, s_pred, s_prob, s_clusters, n_boot, seed, level):
-        rows.append({"level": "subject", **row, "n": len(per_subject), "n_subjects": n_subjects})
+    n_subjects = int(frame["subject"].astype(str).nunique())
+    units = {"slice": frame, "subject": subject_predictions(frame, classes)}
+    rows = [
+        {"level": unit, **row, "n": len(scored), "n_subjects": n_subjects}
+        for unit, scored in units.items()
+        for row in score_table(scored, classes, n_boot, seed, level)
+    ]
     return pd.DataFrame(
         rows, columns=["level", "metric", "value", "ci_low", "ci_high", "n", "n_subjects"]
     )
