@@ -1,4 +1,5 @@
-# Helpers shared by every stage (the resolved configuration, the paths of the DAG).
+# Helpers shared by every stage: the resolved configuration and the DAG's files. Every path is
+# srda.layout's (the map of the results folder), called with wildcards such as "{dataset}".
 import functools
 import os
 import re
@@ -107,25 +108,24 @@ def synth_settings(dataset):
 def prepare_input(wildcards):
     ds = CFG["datasets"][wildcards.dataset]
     if ds["source"] == "synthetic":
-        return {"cohort": f"{RESULTS}/cohort/{wildcards.dataset}"}
+        return {"cohort": layout.cohort_dir(RESULTS, wildcards.dataset)}
     return {
         key: ds[key] for key in ("path", "labels", "masks", "subjects") if ds.get(key)
     }
 
 
 def data_outputs(dataset="{dataset}"):
-    base = f"{RESULTS}/{dataset}"
-    files = [
-        f"{base}/{s}_{kind}"
-        for s in SPLITS
-        for kind in ("hr.npy", "meta.csv", "roi.npy")
-    ]
-    files += [f"{base}/x{scale}/{s}_lr.npy" for scale in SCALES for s in SPLITS]
-    return files + [
-        f"{base}/splits.csv",
-        f"{base}/split_report.csv",
-        f"{base}/dataset.json",
-    ]
+    return layout.data_files(layout.data_dir(RESULTS, dataset), SCALES)
+
+
+def data_inputs(wildcards):
+    """Input function: every file of the job's dataset that the data stage writes."""
+    return data_outputs(wildcards.dataset)
+
+
+def data_dir(wildcards):
+    """Params: the job's data folder (what `srda-bench ... --data` reads)."""
+    return layout.data_dir(RESULTS, wildcards.dataset)
 
 
 def sr_shards(*splits):
@@ -135,8 +135,8 @@ def sr_shards(*splits):
 
     def shards(w):
         check_external_rules()
-        folder = sr_dir(w.dataset, w.scale, w.method, w.seed)
-        paths = [f"{folder}/{s}.npy" for s in splits]
+        folder = layout.sr_dir(RESULTS, w.dataset, w.scale, w.method, w.seed)
+        paths = [layout.sr_shard(folder, s) for s in splits]
         return paths[0] if len(paths) == 1 else paths
 
     return shards
@@ -146,7 +146,7 @@ def sr_shards(*splits):
 def check_external_rules():
     def shards(method):
         return [
-            f"{sr_dir(d, s, method, seed)}/{split}.npy"
+            str(layout.sr_shard(layout.sr_dir(RESULTS, d, s, method, seed), split))
             for d in DATASETS
             for s in SCALES
             for seed in SEEDS
@@ -163,11 +163,39 @@ def check_external_rules():
 
 
 def lr_shards(dataset, scale):
-    return [f"{RESULTS}/{dataset}/x{scale}/{s}_lr.npy" for s in SPLITS]
+    return [
+        layout.lr_shard(layout.data_dir(RESULTS, dataset), scale, s) for s in SPLITS
+    ]
 
 
-def sr_dir(dataset="{dataset}", scale="{scale}", method="{method}", seed="{seed}"):
-    return f"{RESULTS}/{dataset}/x{scale}/sr/{method}/seed{seed}"
+# A method job's folder and its name in logs/ and benchmarks/, as wildcard patterns.
+SR_DIR = layout.sr_dir(RESULTS)
+METHOD_JOB = layout.job_name("{dataset}", "{scale}", "{method}", "{seed}")
+# Jobs of an outside tool (one method each) are named without the method.
+TOOL_JOB = layout.job_name("{dataset}", "{scale}", seed="{seed}")
+
+
+def log_file(stage, job=None):
+    return layout.log_file(RESULTS, stage, job)
+
+
+def benchmark_file(stage, job=None):
+    return layout.benchmark_file(RESULTS, stage, job)
+
+
+# Cross-fitting (workflow/rules/crossfit.smk): per dataset, folds.csv and one data folder per
+# fold that the trainer reads like the dataset's own, plus the fold's held-out rows (their
+# original train indices and LR images); per method job, one folder per fold network.
+CROSS_FIT_DATA = layout.crossfit_data_dir(layout.data_dir(RESULTS), CROSS_FIT)
+CROSS_FIT_JOB = f"{METHOD_JOB}_k{CROSS_FIT}"
+
+
+def fold_data(fold="{fold}"):
+    return layout.fold_dir(CROSS_FIT_DATA, fold)
+
+
+def fold_sr(fold="{fold}"):
+    return layout.fold_dir(layout.crossfit_sr_dir(SR_DIR, CROSS_FIT), fold)
 
 
 def diagnosis_dir(dataset, scale, source, seed):
@@ -189,19 +217,55 @@ def diagnose_shell(source, train_images=False):
     )
 
 
-def diagnosis_outputs(folder):
-    names = (
-        "predictions.csv",
-        "val_predictions.csv",
-        "classifier_log.csv",
-        "summary.json",
-    )
-    return [f"{folder}/{name}" for name in names]
+# The diagnose rules (workflow/rules/diagnosis.smk), one per kind of Table III row, from one
+# definition: where its classifier writes, its job name in logs/, the wildcard naming the
+# image source and the sources it takes, its inputs (the data stage's files, SR images), the
+# classifier's settings and the command. The classifier's seed is the SR seed of its images.
+DIAGNOSE_RULES = {
+    "diagnose_sr": {
+        "folder": layout.classifier_dir(SR_DIR),
+        "job": METHOD_JOB,
+        "wildcard": {"method": one_of([m for m in METHODS if m not in CROSS_FITTED])},
+        "inputs": {"data": data_inputs, "sr": sr_shards(*SPLITS)},
+        "settings": as_arg(DIAGNOSIS),
+        "shell": diagnose_shell("sr"),
+    },
+    # diagnosis.cross_fit: K: the train images come from SR networks that never saw them
+    # (workflow/rules/crossfit.smk); val and test are the main network's, as above.
+    "diagnose_sr_cross_fit": {
+        "folder": layout.classifier_dir(SR_DIR, CROSS_FIT),
+        "job": f"{METHOD_JOB}_crossfit",
+        "wildcard": {"method": one_of(CROSS_FITTED)},
+        "inputs": {
+            "data": data_inputs,
+            "sr": [layout.sr_shard(SR_DIR, split) for split in SPLITS],
+            "train": layout.crossfit_train_shard(SR_DIR, CROSS_FIT),
+        },
+        "settings": as_arg(DIAGNOSIS),
+        "shell": diagnose_shell("sr", train_images=True),
+    },
+    "diagnose_lr_row": {
+        "folder": layout.lr_row_dir(layout.data_dir(RESULTS)),
+        "job": layout.job_name("{dataset}", "{scale}", "{row}", "{seed}"),
+        "wildcard": {"row": one_of(LR_ROWS)},
+        "inputs": {"data": data_inputs},
+        "settings": lambda w: as_arg(diagnosis_job_settings(CFG, w.row, int(w.scale))),
+        "shell": diagnose_shell("lr"),
+    },
+    "diagnose_hr_row": {
+        "folder": layout.hr_row_dir(layout.data_dir(RESULTS)),
+        "job": layout.job_name("{dataset}", source="{row}", seed="{seed}"),
+        "wildcard": {"row": one_of(HR_ROWS)},
+        "inputs": {"data": data_inputs},
+        "settings": lambda w: as_arg(diagnosis_job_settings(CFG, w.row)),
+        "shell": diagnose_shell("hr"),
+    },
+}
 
 
 def all_predictions(sources):
     return [
-        f"{diagnosis_dir(d, s, source, seed)}/predictions.csv"
+        layout.predictions_csv(diagnosis_dir(d, s, source, seed))
         for d in DATASETS
         for s in SCALES
         for source in sources
@@ -209,26 +273,27 @@ def all_predictions(sources):
     ]
 
 
-def table_outputs(stem):
-    return [f"{RESULTS}/tables/{stem}.{ext}" for ext in ("csv", "md", "tex")]
+def table_outputs(stem, exts=("csv", "md", "tex")):
+    return [layout.table_file(RESULTS, stem, ext) for ext in exts]
 
 
 def vs_paper_outputs(stem):
-    return [f"{RESULTS}/tables/{stem}_vs_paper.{ext}" for ext in ("csv", "md")]
+    return table_outputs(f"{stem}_vs_paper", ("csv", "md"))
 
 
 TABLE1_EXTRA = vs_paper_outputs("table1_psnr_ssim") + table_outputs(
     "table_roi_psnr_ssim"
 )
-TABLE3_EXTRA = vs_paper_outputs("table3_diagnosis") + [
-    f"{RESULTS}/tables/table3_confusion.csv",
-    f"{RESULTS}/tables/table3_headroom.csv",
-]
+TABLE3_EXTRA = (
+    vs_paper_outputs("table3_diagnosis")
+    + table_outputs("table3_confusion", ["csv"])
+    + table_outputs("table3_headroom", ["csv"])
+)
 
 
 def all_metrics(methods):
     return [
-        f"{sr_dir(d, s, m, seed)}/test_metrics.csv"
+        layout.sr_metrics_csv(layout.sr_dir(RESULTS, d, s, m, seed))
         for d in DATASETS
         for s in SCALES
         for m in methods
@@ -270,8 +335,10 @@ def all_tables():
 
 def in_report(paths, caption, category):
     """Tables: the CSV goes into the HTML report (with workflow/report/{caption}.rst)."""
-    wrap = lambda p: report(p, caption=f"../report/{caption}.rst", category=category)
-    return [wrap(p) if p.endswith(".csv") else p for p in paths]
+    wrap = lambda p: report(
+        str(p), caption=f"../report/{caption}.rst", category=category
+    )
+    return [wrap(p) if str(p).endswith(".csv") else p for p in paths]
 
 
 def figure_settings():
@@ -284,16 +351,16 @@ def all_figures():
     for name in figure_files(figure_settings()):
         stem = name.rsplit(".", 1)[0]
         kind = next((k for k in FIGURE_KINDS if stem.endswith(k)), stem.split("_x")[-1])
-        out.append((f"{RESULTS}/figures/{name}", kind))
+        out.append((layout.figures_dir(RESULTS) / name, kind))
     return out
 
 
 def figure_outputs():
     """PNGs go into the HTML report, captioned by kind; PDFs are for papers."""
     wrap = lambda p, kind: report(
-        p, caption=f"../report/{kind}.rst", category="Figures"
+        str(p), caption=f"../report/{kind}.rst", category="Figures"
     )
-    return [wrap(p, k) if p.endswith(".png") else p for p, k in all_figures()]
+    return [wrap(p, k) if p.suffix == ".png" else p for p, k in all_figures()]
 
 
 FIGURE_KINDS = (
@@ -308,7 +375,7 @@ FIGURE_KINDS = (
 # The leakage study (workflow/rules/leakage.smk): the other split mode's run and its inputs.
 LEAKAGE = CFG["leakage"]
 LEAK_MODE = other_split_mode(CFG["split"])
-LEAK_RESULTS = f"{RESULTS}/leakage/split_{LEAK_MODE}"
+LEAK_RESULTS = str(layout.leakage_results(RESULTS, LEAK_MODE))
 LEAK_CROSS_FITTED = [m for m in CROSS_FITTED if m in LEAKAGE["methods"]]
 
 
@@ -341,11 +408,10 @@ def leakage_inputs(wildcards):
             "(enable them in diagnosis.rows / run_methods, or drop them from leakage)"
         )
     return [
-        os.path.join(
+        layout.predictions_csv(
             classifier_dir(
                 run["results_dir"], d, s, source, seed, LEAK_CROSS_FITTED, CROSS_FIT
-            ),
-            "predictions.csv",
+            )
         )
         for run in leakage_runs()
         for d in DATASETS

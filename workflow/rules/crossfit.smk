@@ -5,49 +5,25 @@
 # super-resolves the fold; the folds' images are put back in train row order. K is in every
 # path, so changing it never mixes folds. Logic: srda/crossfit.py.
 # CROSS_FIT (K) and CROSS_FITTED (the learned methods: Bicubic and outside tools see no
-# training data) come from common.smk.
+# training data), the fold folders (fold_data, fold_sr) come from common.smk.
 FOLDS = [str(f) for f in range(CROSS_FIT)]
-
-
-# Per dataset: folds.csv and one data folder per fold that the trainer reads like the dataset's
-# own, plus the fold's held-out rows (their original train indices and LR images).
-CROSS_FIT_DATA = f"{RESULTS}/{{dataset}}/crossfit{CROSS_FIT}"
-CROSS_FIT_FOLD_FILES = [
-    "train_hr.npy",
-    "train_meta.csv",
-    "train_roi.npy",
-    "val_hr.npy",
-    "val_meta.csv",
-    "dataset.json",
-    "heldout_index.csv",
-] + [
-    f"x{scale}/{name}"
-    for scale in SCALES
-    for name in ("train_lr.npy", "val_lr.npy", "heldout_lr.npy")
-]
-# Per method job: one folder per fold (heldout.npy, run.json, train/), then the assembled shard.
-CROSS_FIT_SR = f"{sr_dir()}/crossfit{CROSS_FIT}"
 
 
 rule cross_fit_data:
     input:
-        data=lambda w: data_outputs(w.dataset),
+        data=data_inputs,
     output:
-        folds=f"{CROSS_FIT_DATA}/folds.csv",
-        files=[
-            f"{CROSS_FIT_DATA}/fold{f}/{name}"
-            for f in FOLDS
-            for name in CROSS_FIT_FOLD_FILES
-        ],
+        folds=layout.folds_csv(CROSS_FIT_DATA),
+        files=[path for f in FOLDS for path in layout.fold_files(fold_data(f), SCALES)],
     log:
-        f"{RESULTS}/logs/cross_fit_data/{{dataset}}_k{CROSS_FIT}.log",
+        log_file("cross_fit_data", f"{{dataset}}_k{CROSS_FIT}"),
     benchmark:
-        f"{RESULTS}/benchmarks/cross_fit_data/{{dataset}}_k{CROSS_FIT}.tsv"
+        benchmark_file("cross_fit_data", f"{{dataset}}_k{CROSS_FIT}")
     conda:
         ENV
     threads: 1
     params:
-        data=lambda w: f"{RESULTS}/{w.dataset}",
+        data=data_dir,
         scales=" ".join(map(str, SCALES)),
         folds=CROSS_FIT,
         seed=CFG["split_seed"],
@@ -59,18 +35,14 @@ rule cross_fit_data:
 
 rule cross_fit_method:
     input:
-        fold=[f"{CROSS_FIT_DATA}/fold{{fold}}/{name}" for name in CROSS_FIT_FOLD_FILES],
+        fold=layout.fold_files(fold_data(), SCALES),
     output:
-        heldout=f"{CROSS_FIT_SR}/fold{{fold}}/heldout.npy",
-        summary=f"{CROSS_FIT_SR}/fold{{fold}}/run.json",
+        heldout=layout.sr_shard(fold_sr(), layout.HELDOUT),
+        summary=layout.run_json(fold_sr()),
     log:
-        f"{RESULTS}/logs/cross_fit_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}"
-        f"_k{CROSS_FIT}_fold{{fold}}.log",
+        log_file("cross_fit_method", f"{CROSS_FIT_JOB}_fold{{fold}}"),
     benchmark:
-        (
-            f"{RESULTS}/benchmarks/cross_fit_method/{{dataset}}_x{{scale}}_{{method}}"
-            f"_seed{{seed}}_k{CROSS_FIT}_fold{{fold}}.tsv"
-        )
+        benchmark_file("cross_fit_method", f"{CROSS_FIT_JOB}_fold{{fold}}")
     wildcard_constraints:
         method=one_of(CROSS_FITTED),
         fold=one_of(FOLDS),
@@ -92,20 +64,16 @@ rule cross_fit_method:
 
 rule cross_fit_assemble:
     input:
-        meta=f"{RESULTS}/{{dataset}}/train_meta.csv",
-        folds=f"{CROSS_FIT_DATA}/folds.csv",
-        index=[f"{CROSS_FIT_DATA}/fold{f}/heldout_index.csv" for f in FOLDS],
-        heldout=[f"{CROSS_FIT_SR}/fold{f}/heldout.npy" for f in FOLDS],
+        meta=layout.meta_csv(layout.data_dir(RESULTS), "train"),
+        folds=layout.folds_csv(CROSS_FIT_DATA),
+        index=[layout.heldout_index_csv(fold_data(f)) for f in FOLDS],
+        heldout=[layout.sr_shard(fold_sr(f), layout.HELDOUT) for f in FOLDS],
     output:
-        f"{sr_dir()}/train_crossfit{CROSS_FIT}.npy",
+        layout.crossfit_train_shard(SR_DIR, CROSS_FIT),
     log:
-        f"{RESULTS}/logs/cross_fit_assemble/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}"
-        f"_k{CROSS_FIT}.log",
+        log_file("cross_fit_assemble", CROSS_FIT_JOB),
     benchmark:
-        (
-            f"{RESULTS}/benchmarks/cross_fit_assemble/{{dataset}}_x{{scale}}_{{method}}"
-            f"_seed{{seed}}_k{CROSS_FIT}.tsv"
-        )
+        benchmark_file("cross_fit_assemble", CROSS_FIT_JOB)
     wildcard_constraints:
         method=one_of(CROSS_FITTED),
     conda:

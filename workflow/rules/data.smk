@@ -4,11 +4,11 @@
 
 rule synthesize:
     output:
-        directory(f"{RESULTS}/cohort/{{dataset}}"),
+        directory(layout.cohort_dir(RESULTS)),
     log:
-        f"{RESULTS}/logs/synthesize/{{dataset}}.log",
+        log_file("synthesize", "{dataset}"),
     benchmark:
-        f"{RESULTS}/benchmarks/synthesize/{{dataset}}.tsv"
+        benchmark_file("synthesize", "{dataset}")
     conda:
         ENV
     threads: 1
@@ -24,9 +24,9 @@ rule prepare:
     output:
         data_outputs(),
     log:
-        f"{RESULTS}/logs/prepare/{{dataset}}.log",
+        log_file("prepare", "{dataset}"),
     benchmark:
-        f"{RESULTS}/benchmarks/prepare/{{dataset}}.tsv"
+        benchmark_file("prepare", "{dataset}")
     conda:
         ENV
     threads: 1
@@ -35,6 +35,6 @@ rule prepare:
         cohort=lambda w, input: (
             f"--cohort {input.cohort}" if "cohort" in input.keys() else ""
         ),
-        out=lambda w: f"{RESULTS}/{w.dataset}",
+        out=data_dir,
     shell:
         "srda-bench prepare --settings {params.settings} {params.cohort} --out {params.out} 2> {log}"

@@ -1,6 +1,7 @@
 # Methods from outside Python. A tool only has to turn the LR shards of a dataset into SR
-# shards (results/{dataset}/x{scale}/sr/{method}/seed{seed}/{split}.npy, float32 (N, H, W) in
-# [0, 1]); score_external turns the test shard into test_metrics.csv like any other method.
+# shards (layout.sr_shard: results/{dataset}/x{scale}/sr/{method}/seed{seed}/{split}.npy,
+# float32 (N, H, W) in [0, 1]); score_external turns the test shard into test_metrics.csv like
+# any other method.
 #
 # To add one: copy rule lanczos, rename it, set the method name in its output paths, replace the
 # shell command with your tool's, and add `{name}: {external: true, display: Name}` to methods.
@@ -10,14 +11,11 @@ rule lanczos:
     input:
         lr=lambda w: lr_shards(w.dataset, w.scale),
     output:
-        [
-            f"{RESULTS}/{{dataset}}/x{{scale}}/sr/lanczos/seed{{seed}}/{s}.npy"
-            for s in SPLITS
-        ],
+        [layout.sr_shard(layout.sr_dir(RESULTS, method="lanczos"), s) for s in SPLITS],
     log:
-        f"{RESULTS}/logs/lanczos/{{dataset}}_x{{scale}}_seed{{seed}}.log",
+        log_file("lanczos", TOOL_JOB),
     benchmark:
-        f"{RESULTS}/benchmarks/lanczos/{{dataset}}_x{{scale}}_seed{{seed}}.tsv"
+        benchmark_file("lanczos", TOOL_JOB)
     conda:
         ENV
     threads: 1
@@ -30,21 +28,21 @@ rule lanczos:
 
 rule score_external:
     input:
-        data=lambda w: data_outputs(w.dataset),
+        data=data_inputs,
         sr=sr_shards("test"),
     output:
-        f"{sr_dir()}/test_metrics.csv",
+        layout.sr_metrics_csv(SR_DIR),
     log:
-        f"{RESULTS}/logs/score_external/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.log",
+        log_file("score_external", METHOD_JOB),
     benchmark:
-        f"{RESULTS}/benchmarks/score_external/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.tsv"
+        benchmark_file("score_external", METHOD_JOB)
     wildcard_constraints:
         method=one_of(EXTERNAL),
     conda:
         ENV
     threads: 1
     params:
-        data=lambda w: f"{RESULTS}/{w.dataset}",
+        data=data_dir,
         sr_dir=lambda w, input: os.path.dirname(input.sr),
     shell:
         "srda-bench score --data {params.data} --scale {wildcards.scale}"

@@ -23,16 +23,12 @@ rule leakage:
     input:
         leakage_inputs,
     output:
-        in_report(
-            [f"{RESULTS}/tables/leakage.{ext}" for ext in ("csv", "md")],
-            "leakage",
-            "Tables",
-        ),
-        [f"{RESULTS}/figures/leakage.{ext}" for ext in ("png", "pdf")],
+        in_report(table_outputs("leakage", ("csv", "md")), "leakage", "Tables"),
+        [layout.figures_dir(RESULTS) / f"leakage.{ext}" for ext in ("png", "pdf")],
     log:
-        f"{RESULTS}/logs/leakage.log",
+        log_file("leakage"),
     benchmark:
-        f"{RESULTS}/benchmarks/leakage.tsv"
+        benchmark_file("leakage")
     conda:
         ENV
     threads: 1

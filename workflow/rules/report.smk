@@ -13,9 +13,9 @@ rule table1:
         ),
         in_report(table_outputs("table_roi_psnr_ssim"), "table_roi", "Tables"),
     log:
-        f"{RESULTS}/logs/table1.log",
+        log_file("table1"),
     benchmark:
-        f"{RESULTS}/benchmarks/table1.tsv"
+        benchmark_file("table1")
     conda:
         ENV
     threads: 1
@@ -35,9 +35,9 @@ rule table2:
             vs_paper_outputs("table2_ablation"), "vs_paper", "Tables beside the paper"
         ),
     log:
-        f"{RESULTS}/logs/table2.log",
+        log_file("table2"),
     benchmark:
-        f"{RESULTS}/benchmarks/table2.tsv"
+        benchmark_file("table2")
     conda:
         ENV
     threads: 1
@@ -56,12 +56,12 @@ rule table3:
         in_report(
             vs_paper_outputs("table3_diagnosis"), "vs_paper", "Tables beside the paper"
         ),
-        in_report([f"{RESULTS}/tables/table3_confusion.csv"], "confusion", "Tables"),
-        in_report([f"{RESULTS}/tables/table3_headroom.csv"], "headroom", "Tables"),
+        in_report(table_outputs("table3_confusion", ["csv"]), "confusion", "Tables"),
+        in_report(table_outputs("table3_headroom", ["csv"]), "headroom", "Tables"),
     log:
-        f"{RESULTS}/logs/table3.log",
+        log_file("table3"),
     benchmark:
-        f"{RESULTS}/benchmarks/table3.tsv"
+        benchmark_file("table3")
     conda:
         ENV
     threads: 1
@@ -80,9 +80,9 @@ rule figures:
     output:
         figure_outputs(),
     log:
-        f"{RESULTS}/logs/figures.log",
+        log_file("figures"),
     benchmark:
-        f"{RESULTS}/benchmarks/figures.tsv"
+        benchmark_file("figures")
     conda:
         ENV
     threads: 1
@@ -98,9 +98,9 @@ rule provenance:
         all_tables(),
         rules.figures.output,
     output:
-        f"{RESULTS}/provenance.json",
+        layout.provenance_json(RESULTS),
     log:
-        f"{RESULTS}/logs/provenance.log",
+        log_file("provenance"),
     conda:
         ENV
     threads: 1

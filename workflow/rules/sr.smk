@@ -4,16 +4,16 @@
 
 rule run_method:
     input:
-        data=lambda w: data_outputs(w.dataset),
+        data=data_inputs,
     output:
-        sr=[f"{sr_dir()}/{split}.npy" for split in SPLITS],
-        metrics=f"{sr_dir()}/test_metrics.csv",
-        summary=f"{sr_dir()}/run.json",
-        model=f"{sr_dir()}/sr_model.pt",
+        sr=[layout.sr_shard(SR_DIR, split) for split in SPLITS],
+        metrics=layout.sr_metrics_csv(SR_DIR),
+        summary=layout.run_json(SR_DIR),
+        model=layout.sr_model(SR_DIR),
     log:
-        f"{RESULTS}/logs/run_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.log",
+        log_file("run_method", METHOD_JOB),
     benchmark:
-        f"{RESULTS}/benchmarks/run_method/{{dataset}}_x{{scale}}_{{method}}_seed{{seed}}.tsv"
+        benchmark_file("run_method", METHOD_JOB)
     wildcard_constraints:
         method=one_of(PY_METHODS),
     conda:
@@ -23,8 +23,8 @@ rule run_method:
         gpu=CFG["gpus_per_job"],
     params:
         settings=lambda w: as_arg(method_job_settings(CFG, w.dataset, w.method)),
-        data=lambda w: f"{RESULTS}/{w.dataset}",
-        out=lambda w: sr_dir(w.dataset, w.scale, w.method, w.seed),
+        data=data_dir,
+        out=lambda w, output: os.path.dirname(output.summary),
     shell:
         "srda-bench run-method --settings {params.settings} --data {params.data}"
         " --scale {wildcards.scale} --seed {wildcards.seed} --out {params.out}"
