@@ -109,13 +109,17 @@ def leakage_results(results: Folder, mode: str) -> Path:
 def log_file(results: Folder, stage: str, job: str | None = None) -> Path:
     """A job's log (its stderr): ``logs/{stage}/{job}.log``, or ``logs/{stage}.log`` for a
     stage that runs once."""
-    return _per_job(Path(results) / "logs", stage, job, "log")
+    return _per_job(logs_dir(results), stage, job, "log")
 
 
 def benchmark_file(results: Folder, stage: str, job: str | None = None) -> Path:
     """A job's time and memory (Snakemake's ``benchmark:``), named like its log;
     srda.report.provenance sums them per stage."""
     return _per_job(benchmarks_dir(results), stage, job, "tsv")
+
+
+def logs_dir(results: Folder) -> Path:
+    return Path(results) / "logs"
 
 
 def benchmarks_dir(results: Folder) -> Path:
