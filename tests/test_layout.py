@@ -42,9 +42,7 @@ TEMPLATES = re.compile(
 #: Modules still spelling paths themselves, each waiting for its owner to port it (issue 17).
 NOT_YET_PORTED = {
     "srda/crossfit.py",
-    "srda/diagnosis/classifier.py",
     "srda/run.py",
-    "srda/train/data.py",
     "srda/train/trainer.py",
     "srda/data/lowres.py",
 }
