@@ -131,16 +131,18 @@ def _psnr_ssim_blocks(title: str, with_tests: bool) -> list[dict]:
     return blocks
 
 
+#: Tables I and II: the stem of their files and their title.
+PSNR_SSIM_TABLES = {
+    "I": ("table1_psnr_ssim", "Table I: PSNR / SSIM on the test split"),
+    "II": ("table2_ablation", "Table II: ablation of SRDA's parts (PSNR / SSIM)"),
+}
+
+
 def _write_psnr_ssim(
-    long: pd.DataFrame,
-    table: str,
-    display: dict[str, str],
-    settings: dict[str, Any],
-    out_dir: Path,
-    stem: str,
-    title: str,
+    long: pd.DataFrame, table: str, display: dict[str, str], settings: dict[str, Any], out: Path
 ) -> None:
-    """Table I or II: its long CSV, Markdown and LaTeX, and its ``_vs_paper`` version."""
+    """Table I or II in ``out``: its long CSV, Markdown and LaTeX, and its ``_vs_paper``."""
+    stem, title = PSNR_SSIM_TABLES[table]
     md, tex = render_blocks(
         long,
         display,
@@ -148,8 +150,8 @@ def _write_psnr_ssim(
         _psnr_ssim_blocks(title, REFERENCE in display),
         unfinished_note=convergence.SR_NOTE,
     )
-    _write(out_dir, stem, long, md, tex, title)
-    write_vs_paper(long, table, display, settings, out_dir / f"{stem}_vs_paper")
+    _write(out, stem, long, md, tex, title)
+    write_vs_paper(long, table, display, settings, out / f"{stem}_vs_paper")
 
 
 def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
@@ -158,8 +160,7 @@ def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     per_image = collect(settings, list(display))
     verdicts = sr_verdicts(settings, list(display))
     long = convergence.attach(psnr_ssim_long(per_image, settings["bootstrap"]), verdicts)
-    title = "Table I: PSNR / SSIM on the test split"
-    _write_psnr_ssim(long, "I", display, settings, out_dir, "table1_psnr_ssim", title)
+    _write_psnr_ssim(long, "I", display, settings, out_dir)
     write_roi_table(per_image, display, settings, out_dir, verdicts)
     return long
 
@@ -172,8 +173,7 @@ def write_table2(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     display = {m: ABLATIONS[m] for m in methods}
     long = psnr_ssim_long(collect(settings, methods), settings["bootstrap"])
     long = convergence.attach(long, sr_verdicts(settings, methods))
-    title = "Table II: ablation of SRDA's parts (PSNR / SSIM)"
-    _write_psnr_ssim(long, "II", display, settings, out_dir, "table2_ablation", title)
+    _write_psnr_ssim(long, "II", display, settings, out_dir)
     return long
 
 
