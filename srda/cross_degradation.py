@@ -51,7 +51,7 @@ def score_on(
     device = device or torch.device("cpu")
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(out_csv).parent) as tmp:
-        sr_path = Path(tmp) / "test.npy"
+        sr_path = layout.sr_shard(tmp, "test")
         super_resolve(model.net, lr_test, sr_path, device, batch_size, desc=f"{model.method} on")
         sr = np.asarray(read_shard(sr_path))
     roi, roi_labels = dataset_roi(Path(data_dir))

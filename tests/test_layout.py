@@ -22,6 +22,7 @@ FILE_NAMES = {
     for path in [
         *layout.data_files(".", [4]),
         *layout.classifier_files("."),
+        *(layout.sr_shard(".", split) for split in (*layout.SPLITS, layout.HELDOUT)),
         layout.sr_metrics_csv("."),
         layout.run_json("."),
         layout.sr_model("."),
