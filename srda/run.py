@@ -9,7 +9,6 @@ import logging
 import math
 import os
 import platform
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -82,24 +81,14 @@ def train_steps(train: dict[str, Any], n_train: int, batch_size: int) -> int:
     return int(train["steps"])
 
 
-#: Train settings that decide only where a run stops, not its trajectory: changing them
-#: resumes the run (srda.train.plateau decides again whether it is done).
-_STOPPING_KEYS = ("until_plateau", "patience")
-
-
-def _fresh_training_dir(train_dir: Path, settings: dict[str, Any], seed: int) -> None:
-    """Resume only a run with the same settings; a changed method starts from scratch (a
-    changed early-stop rule resumes)."""
-    stamp = train_dir / "settings.json"
-    train_cfg = {k: v for k, v in settings.get("train", {}).items() if k not in _STOPPING_KEYS}
-    wanted = json.dumps(
-        {"settings": {**settings, "train": train_cfg}, "seed": seed}, sort_keys=True
-    )
-    if stamp.exists() and stamp.read_text() != wanted:
-        logger.info("settings changed since the last run: training from scratch")
-        shutil.rmtree(train_dir)
-    train_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(wanted)
+def training_recipe(model: nn.Module, settings: dict[str, Any]) -> dict[str, Any]:
+    """What shapes a method's training besides its ``TrainSettings``: the model and its loss.
+    The trainer keeps it in ``last.pt`` and resumes only a run with the same one."""
+    recipe = {key: settings.get(key) for key in ("arch", "size", "channels", "overrides")}
+    recipe["loss"] = settings["train"].get("loss")
+    if hasattr(model, "sr_net"):  # a joint model: its diagnosis net and loss weights
+        recipe["joint"] = settings.get("joint")
+    return recipe
 
 
 def fit(
@@ -141,10 +130,14 @@ def fit(
         objective, predict = sr_objective(loss_kind), predict_sr
     train_dir = out_dir / "train"
     ctx = distributed.current()
-    if ctx.is_main:  # data parallel: one process clears the folder, the others wait for it
-        _fresh_training_dir(train_dir, settings, seed)
-    distributed.barrier(ctx)
-    summary = train(model, objective, predict, data_dir, scale, run_settings, train_dir, device)
+    if ctx.is_main:  # a record of what the folder was last trained with; the trainer decides
+        train_dir.mkdir(parents=True, exist_ok=True)  # whether last.pt resumes (its rule)
+        stamp = {"settings": settings, "seed": seed}
+        (train_dir / "settings.json").write_text(json.dumps(stamp, sort_keys=True))
+    recipe = training_recipe(model, settings)
+    summary = train(
+        model, objective, predict, data_dir, scale, run_settings, train_dir, device, recipe
+    )
     if summary.get("trained") and ctx.is_main:
         load_weights(model, summary["weights"])
     return summary

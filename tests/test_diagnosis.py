@@ -30,7 +30,7 @@ from srda.diagnosis.metrics import (
 )
 from srda.errors import InputError
 from srda.stats import cluster_bootstrap_ci
-from srda.train.trainer import native_bf16
+from srda.train.precision import native_bf16
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -107,18 +107,92 @@ def test_same_seed_same_predictions_and_weights_only_checkpoints(tmp_path):
     assert np.allclose(prob[:, 0], first.frame["prob_a"], atol=1e-6)
 
 
-def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+class _Crash(Exception):
+    pass
+
+
+def _original_train_batch():
+    from srda.diagnosis import classifier
+
+    return classifier._train_batch
+
+
+_TRAIN_BATCH = _original_train_batch()
+
+
+def _steps_run(monkeypatch, crash_at: int | None = None) -> list[int]:
+    """Record the steps the classifier trains (and die at ``crash_at``)."""
+    from srda.diagnosis import classifier
+
+    steps: list[int] = []
+
+    def recorded(train, sampler, step, s):
+        if step == crash_at:
+            raise _Crash
+        steps.append(step)
+        return _TRAIN_BATCH(train, sampler, step, s)
+
+    monkeypatch.setattr(classifier, "_train_batch", recorded)
+    return steps
+
+
+def _same_weights(a, b) -> None:
+    sa = torch.load(a / "checkpoints" / "last.pt", weights_only=True)["model"]
+    sb = torch.load(b / "checkpoints" / "last.pt", weights_only=True)["model"]
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def _log(folder):
+    return pd.read_csv(folder / "classifier_log.csv").drop(columns="seconds")
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     args = (blobs(12, 16, 0), blobs(6, 16, 1), blobs(6, 16, 2), CLASSES)
-    whole = fit_and_predict(*args, tiny(steps=4), tmp_path / "whole")
-    fit_and_predict(*args, tiny(steps=2), tmp_path / "parts")  # "interrupted" after step 2
-    resumed = fit_and_predict(*args, tiny(steps=4), tmp_path / "parts")
-    assert resumed.summary["resumed_from"] == 2
+    settings = tiny(steps=6, checkpoint_every=2, precision="fp32")  # fp32: exact on CPU
+    whole = fit_and_predict(*args, settings, tmp_path / "whole")
+    _steps_run(monkeypatch, crash_at=4)  # dies in step 4: last.pt is at step 2
+    with pytest.raises(_Crash):
+        fit_and_predict(*args, settings, tmp_path / "split")
+    ran = _steps_run(monkeypatch)
+    resumed = fit_and_predict(*args, settings, tmp_path / "split")
+    assert resumed.summary["resumed_from"] == 2 and ran == [3, 4, 5, 6]
     pd.testing.assert_frame_equal(whole.frame, resumed.frame)
-    log = pd.read_csv(tmp_path / "parts" / "classifier_log.csv")
-    assert list(log["step"]) == [1, 2, 3, 4]
-    # other settings: the old checkpoint is not continued
-    again = fit_and_predict(*args, tiny(steps=4, lr=3e-4), tmp_path / "parts")
-    assert again.summary["resumed_from"] is None
+    pd.testing.assert_frame_equal(_log(tmp_path / "whole"), _log(tmp_path / "split"))
+    _same_weights(tmp_path / "whole", tmp_path / "split")
+
+
+def test_raised_steps_continue_even_with_the_log_removed(tmp_path, monkeypatch):
+    args = (blobs(12, 16, 0), blobs(6, 16, 1), blobs(6, 16, 2), CLASSES)
+    whole = fit_and_predict(*args, tiny(steps=4, precision="fp32"), tmp_path / "whole")
+    fit_and_predict(*args, tiny(steps=2, precision="fp32"), tmp_path / "parts")
+    for name in ("classifier_log.csv", "predictions.csv", "summary.json"):  # as Snakemake does
+        (tmp_path / "parts" / name).unlink()
+    ran = _steps_run(monkeypatch)
+    resumed = fit_and_predict(*args, tiny(steps=4, precision="fp32"), tmp_path / "parts")
+    assert resumed.summary["resumed_from"] == 2 and ran == [3, 4]
+    pd.testing.assert_frame_equal(whole.frame, resumed.frame)
+    pd.testing.assert_frame_equal(_log(tmp_path / "whole"), _log(tmp_path / "parts"))
+    _same_weights(tmp_path / "whole", tmp_path / "parts")
+
+
+def test_changed_settings_or_data_start_the_classifier_fresh(tmp_path, caplog):
+    args = (blobs(12, 16, 0), blobs(6, 16, 1), blobs(6, 16, 2), CLASSES)
+    fit_and_predict(*args, tiny(steps=4, precision="fp32"), tmp_path)
+    with caplog.at_level("INFO", logger="srda.train.checkpoint"):
+        again = fit_and_predict(*args, tiny(steps=4, lr=3e-4, precision="fp32"), tmp_path)
+    assert again.summary["resumed_from"] is None and "lr 0.0001 -> 0.0003" in caplog.text
+    fresh = fit_and_predict(*args, tiny(steps=4, lr=3e-4, precision="fp32"), tmp_path / "empty")
+    pd.testing.assert_frame_equal(again.frame, fresh.frame)
+    # other train images, same shapes and labels (an SR method retrained): fresh
+    train = args[0]
+    other = SplitData(np.flip(train.images, axis=2).copy(), train.labels, train.meta)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="srda.train.checkpoint"):
+        changed = fit_and_predict(
+            other, *args[1:], tiny(steps=4, lr=3e-4, precision="fp32"), tmp_path
+        )
+    assert changed.summary["resumed_from"] is None and "the training data changed" in caplog.text
 
 
 @pytest.mark.parametrize("size", [8, 12])

@@ -55,14 +55,33 @@ def test_attention_maps_have_the_lr_size(base_config, tiny_data, tmp_path):
     assert maps["diag_attention"].shape[1:] == (8, 8)
 
 
-def test_changed_settings_retrain_from_scratch(base_config, tiny_data, tmp_path):
-    run_method(_settings(base_config, "srda_base"), tiny_data, 4, 0, tmp_path, gpus=0)
-    again = run_method(_settings(base_config, "srda_base"), tiny_data, 4, 0, tmp_path, gpus=0)
-    assert again["training"]["resumed_from"] == 2  # same settings: nothing left to train
-    changed = run_method(
-        _settings(base_config, "srda_base", lr=2e-4), tiny_data, 4, 0, tmp_path, gpus=0
-    )
-    assert not changed["training"]["resumed_from"]
+def test_the_resume_rule_from_the_workflow(base_config, tiny_data, tmp_path, caplog):
+    """What Snakemake does on a rerun: it removes the job's declared outputs (not train/) and
+    calls the job again with the new settings."""
+
+    def rerun(**train):
+        for path in (*tmp_path.glob("*.npy"), *tmp_path.glob("*.json"), *tmp_path.glob("*.csv")):
+            path.unlink()
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            return run_method(
+                _settings(base_config, "srda_base", **train), tiny_data, 4, 0, tmp_path, gpus=0
+            )["training"]
+
+    assert rerun()["resumed_from"] is None
+    assert rerun()["resumed_from"] == 2  # same settings: nothing left to train
+    raised = rerun(steps=4)
+    assert raised["resumed_from"] == 2 and raised["steps"] == 4  # constant schedule: continues
+    log = pd.read_csv(tmp_path / "train" / "train_log.csv")
+    assert log["step"].tolist() == [1, 2, 3, 4]
+    changed = rerun(steps=4, lr=2e-4)
+    assert changed["resumed_from"] is None and "lr 0.0001 -> 0.0002" in caplog.text
+    settings = _settings(base_config, "srda_base", steps=4, lr=2e-4)
+    settings["overrides"] = {"blocks": 1}  # the model itself: fresh too
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        other = run_method(settings, tiny_data, 4, 0, tmp_path, gpus=0)["training"]
+    assert other["resumed_from"] is None and "recipe" in caplog.text
 
 
 def test_epochs_turn_into_steps():

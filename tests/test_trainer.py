@@ -16,17 +16,11 @@ from torch import nn
 
 from srda.data.degrade import downscale
 from srda.errors import InputError
-from srda.train import trainer
+from srda.train import precision, trainer
 from srda.train.data import PatchSampler, dihedral, load_split, prefetch
 from srda.train.losses import joint_objective, pixel_loss, predict_sr, sr_objective
-from srda.train.trainer import (
-    TrainSettings,
-    load_weights,
-    lr_factor,
-    resolve_flag,
-    resolve_precision,
-    train,
-)
+from srda.train.precision import resolve_flag, resolve_precision
+from srda.train.trainer import TrainSettings, load_weights, lr_factor, train
 
 SCALE = 2
 HR_SIZE = 32
@@ -345,6 +339,163 @@ def test_resume_equals_uninterrupted_run(data_dir: Path, tmp_path: Path, dropout
     assert len(pd.read_csv(split / "train_log.csv")) == 12
 
 
+def _counting(objective):
+    """The objective, counting its calls (the steps a run actually trained)."""
+
+    def wrapped(model, batch):
+        wrapped.calls += 1
+        return objective(model, batch)
+
+    wrapped.calls = 0
+    return wrapped
+
+
+def _assert_same_run(model_a, model_b, log_a: Path, log_b: Path) -> None:
+    for key, value in model_a.state_dict().items():
+        assert torch.equal(value, model_b.state_dict()[key]), key
+    a, b = pd.read_csv(log_a), pd.read_csv(log_b)
+    assert a["step"].tolist() == b["step"].tolist()
+    for col in ("loss", "l1", "lr"):
+        pd.testing.assert_series_equal(a[col], b[col])
+
+
+@pytest.mark.parametrize(
+    "schedule", [{}, {"schedule": "step", "schedule_milestones": [3, 9], "schedule_gamma": 0.5}]
+)
+def test_raised_steps_continue_and_equal_a_fresh_run_of_the_raised_count(
+    data_dir: Path, tmp_path: Path, schedule: dict
+) -> None:
+    fresh_model = _model()
+    train(
+        fresh_model,
+        sr_objective(),
+        None,
+        data_dir,
+        SCALE,
+        _settings(steps=12, val_every=4, **schedule),
+        tmp_path / "fresh",
+        CPU,
+    )
+    out = tmp_path / "raised"
+    train(
+        _model(),
+        sr_objective(),
+        None,
+        data_dir,
+        SCALE,
+        _settings(steps=6, val_every=4, **schedule),
+        out,
+        CPU,
+    )
+    model, objective = _model(seed=5), _counting(sr_objective())
+    summary = train(
+        model,
+        objective,
+        None,
+        data_dir,
+        SCALE,
+        _settings(steps=12, val_every=4, **schedule),
+        out,
+        CPU,
+    )
+    assert summary["resumed_from"] == 6 and summary["steps"] == 12
+    assert objective.calls == 6  # only the new steps ran
+    _assert_same_run(
+        fresh_model, model, tmp_path / "fresh" / "train_log.csv", out / "train_log.csv"
+    )
+    val = pd.read_csv(out / "train_log.csv").dropna(subset=["val_psnr"])["step"].tolist()
+    assert val == [4, 6, 8, 12]  # the log goes on; the shorter run's last step was validated
+
+
+def test_a_raised_count_that_changes_the_schedule_starts_fresh(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    for schedule in ("cosine", "step"):  # step: the default milestone steps // 2, passed at 6
+        settings = _settings(steps=6, val_every=3, schedule=schedule)
+        train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="srda.train.checkpoint"):
+            summary = train(
+                _model(),
+                sr_objective(),
+                None,
+                data_dir,
+                SCALE,
+                replace(settings, steps=10),
+                out,
+                CPU,
+            )
+        assert summary["resumed_from"] is None, schedule
+        assert f"steps 6 -> 10 changes the learning rate the {schedule} schedule" in caplog.text
+        assert pd.read_csv(out / "train_log.csv")["step"].tolist() == list(range(1, 11))
+    # A run interrupted before its default milestone (8 // 2) took its steps at the rates a
+    # raised count gives them too: it continues.
+    early = _settings(steps=8, val_every=2, schedule="step")
+    with pytest.raises(_Crash):
+        train(_model(), _crash_at(sr_objective(), 3), None, data_dir, SCALE, early, out, CPU)
+    summary = train(
+        _model(), sr_objective(), None, data_dir, SCALE, replace(early, steps=20), out, CPU
+    )
+    assert summary["resumed_from"] == 2
+
+
+def test_a_changed_trajectory_setting_starts_fresh_and_says_which(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    settings = _settings(steps=4, val_every=2)
+    train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU, {"arch": "tiny"})
+    cases = [
+        (replace(settings, lr=6e-3), {"arch": "tiny"}, "lr 0.003 -> 0.006"),
+        (replace(settings, lr=6e-3, batch_size=2), {"arch": "tiny"}, "batch_size 4 -> 2"),
+        (replace(settings, lr=6e-3, batch_size=2), {"arch": "other"}, "recipe {'arch': 'tiny'}"),
+    ]
+    for new, recipe, reason in cases:
+        caplog.clear()
+        with caplog.at_level("INFO", logger="srda.train.checkpoint"):
+            summary = train(_model(), sr_objective(), None, data_dir, SCALE, new, out, CPU, recipe)
+        assert summary["resumed_from"] is None and "starts fresh" in caplog.text
+        assert reason in caplog.text, caplog.text
+    # the fresh run is a fresh run: the same as one in an empty folder
+    model_a, model_b = _model(), _model()
+    new = replace(settings, lr=6e-3, batch_size=2)
+    train(model_a, sr_objective(), None, data_dir, SCALE, new, out, CPU)
+    train(model_b, sr_objective(), None, data_dir, SCALE, new, tmp_path / "empty", CPU)
+    _assert_same_run(model_a, model_b, out / "train_log.csv", tmp_path / "empty" / "train_log.csv")
+    # lowered below the checkpoint's step: fresh too; a setting that only says how often to
+    # validate resumes
+    caplog.clear()
+    with caplog.at_level("INFO", logger="srda.train.checkpoint"):
+        summary = train(
+            _model(), sr_objective(), None, data_dir, SCALE, replace(new, steps=2), out, CPU
+        )
+    assert summary["resumed_from"] is None and "steps lowered to 2" in caplog.text
+    summary = train(
+        _model(),
+        sr_objective(),
+        None,
+        data_dir,
+        SCALE,
+        replace(new, steps=2, val_every=1),
+        out,
+        CPU,
+    )
+    assert summary["resumed_from"] == 2
+
+
+def test_changed_training_data_starts_fresh(
+    data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    settings = _settings(steps=2, val_every=2)
+    train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU)
+    _write_split(data_dir, "train", 8, seed=9)  # the cohort remade: same shapes, other images
+    with caplog.at_level("INFO", logger="srda.train.checkpoint"):
+        summary = train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU)
+    assert summary["resumed_from"] is None and "the training data changed" in caplog.text
+
+
 def test_checkpoints_load_weights_only(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     summary = train(
@@ -473,11 +624,11 @@ def test_loader_workers_and_pinning_do_not_change_training(
 
 def test_auto_settings_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
     cuda = torch.device("cuda")
-    monkeypatch.setattr(trainer, "native_bf16", lambda device: False)
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
     assert resolve_precision("auto", CPU) == "fp32"
     assert resolve_precision("auto", cuda) == "fp16"  # pre-Ampere GPU: fp16 with a scaler
     assert resolve_precision("bf16", CPU) == "bf16"  # an explicit choice is kept
-    monkeypatch.setattr(trainer, "native_bf16", lambda device: True)
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
     assert resolve_precision("auto", CPU) == "bf16"
     assert resolve_precision("auto", cuda) == "bf16"
     assert resolve_flag("auto", cuda) is True and resolve_flag("auto", CPU) is False
@@ -491,7 +642,7 @@ def test_auto_settings_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> No
 def test_auto_training_on_this_cpu_records_what_it_ran(data_dir: Path, tmp_path: Path) -> None:
     log = _loss_log(data_dir, tmp_path / "auto", precision="auto", channels_last="auto")
     summary = log["summary"].iloc[0]
-    expected = "bf16" if trainer.native_bf16(CPU) else "fp32"
+    expected = "bf16" if precision.native_bf16(CPU) else "fp32"
     assert summary["precision"] == expected and summary["channels_last"] is False
     saved = torch.load(tmp_path / "auto" / "checkpoints" / "last.pt", weights_only=True)
     assert saved["settings"]["precision"] == expected

@@ -54,8 +54,6 @@ Outputs in ``out_dir``
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import logging
 import math
@@ -63,7 +61,6 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, fields, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,34 +71,75 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from srda import layout
+from srda.diagnosis.data import (
+    AUGMENTS,
+    SOURCES,
+    SPLITS,
+    UPSAMPLE_MODES,
+    BatchSampler,
+    SplitData,
+    load_split_data,
+    permute_labels_by_subject,
+    shard_path,
+    to_input,
+    train_batch,
+)
 from srda.diagnosis.metrics import balanced_accuracy, prob_columns
 from srda.errors import InputError
 from srda.models.diagnosis import DiagnosisNet
-from srda.shards import atomic_path, read_meta, read_shard, write_csv
+from srda.shards import atomic_path, read_shard, write_csv
+from srda.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    data_fingerprint,
+    load_checkpoint,
+    resume_point,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    trajectory,
+)
+from srda.train.csvlog import CsvLog
 from srda.train.data import read_classes
-from srda.train.plateau import Plateau, restart_needed, settings_problem
-from srda.train.trainer import (
+from srda.train.plateau import Plateau, restart_reason, settings_problem
+from srda.train.precision import (
     PRECISIONS,
     autocast,
     deterministic_on_cpu,
+    grad_scaler,
     resolve_flag,
     resolve_precision,
-    save_checkpoint,
 )
+from srda.train.step import train_step
 
 logger = logging.getLogger(__name__)
 
-AUGMENTS = ("none", "hflip", "flips")
-UPSAMPLE_MODES = ("nearest", "bicubic")
+#: The data half's names, importable from here as before (srda.diagnosis.data holds them).
+__all__ = [
+    "AUGMENTS",
+    "SOURCES",
+    "SPLITS",
+    "UPSAMPLE_MODES",
+    "BatchSampler",
+    "ClassifierSettings",
+    "Predictions",
+    "SplitData",
+    "fit_and_predict",
+    "load_classifier",
+    "load_split_data",
+    "permute_labels_by_subject",
+    "predict_proba",
+    "recalibrate_bn",
+    "run_diagnosis",
+    "shard_path",
+]
+
 SELECT_ON = ("balanced_acc", "acc")
-SOURCES = ("hr", "lr", "sr")
-SPLITS = ("train", "val", "test")
-LOG_NAME = "classifier_log.csv"
-PREDICTIONS_NAME = "predictions.csv"
+LOG_NAME = layout.classifier_log_csv("").name
+PREDICTIONS_NAME = layout.predictions_csv("").name
 VAL_PREDICTIONS_NAME = "val_predictions.csv"
-SUMMARY_NAME = "summary.json"
+SUMMARY_NAME = layout.classifier_summary_json("").name
 CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_FORMAT = 1
 LOG_COLUMNS = (
     "step",
     "loss",
@@ -126,7 +164,7 @@ _TRAJECTORY_FREE = (
 
 
 # --------------------------------------------------------------------------------------------
-# Settings and data
+# Settings
 
 
 @dataclass
@@ -227,200 +265,6 @@ class ClassifierSettings:
         )
 
 
-@dataclass
-class SplitData:
-    """The images of one split and what the predictions need to name them.
-
-    ``images``: (N, H, W) float (a memory-mapped shard is read batch by batch, never whole);
-    ``labels``: N class indices; ``meta``: rows with ``index`` and ``subject`` (and optionally
-    ``slice``); default: index 0..N-1, each image its own subject. ``source``: where the images
-    came from, for error messages.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    meta: pd.DataFrame | None = None
-    source: str = "<arrays>"
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 3:
-            raise InputError(self.source, f"images must be (N, H, W), got {self.images.shape}")
-        n = self.images.shape[0]
-        self.labels = np.asarray(self.labels, dtype=np.int64).ravel()
-        if self.labels.size != n:
-            raise InputError(self.source, f"{n} images but {self.labels.size} labels")
-        if self.meta is None:
-            self.meta = pd.DataFrame({"index": np.arange(n), "subject": np.arange(n).astype(str)})
-        if len(self.meta) != n:
-            raise InputError(self.source, f"{n} images but {len(self.meta)} meta rows")
-        missing = {"index", "subject"} - set(self.meta.columns)
-        if missing:
-            raise InputError(self.source, f"meta lacks columns {sorted(missing)}")
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-
-def shard_path(
-    data_dir: Path | str,
-    split: str,
-    source: str,
-    scale: int = 4,
-    method: str | None = None,
-    seed: int = 0,
-) -> Path:
-    """The image shard of ``split`` for a source: ``hr``, ``lr`` (x``scale``) or ``sr``
-    (``method``'s output at x``scale`` for SR training seed ``seed``)."""
-    data_dir = Path(data_dir)
-    if source == "hr":
-        return data_dir / f"{split}_hr.npy"
-    if source == "lr":
-        return data_dir / f"x{scale}" / f"{split}_lr.npy"
-    if source == "sr":
-        if not method:
-            raise ValueError("source 'sr' needs the method whose output to classify")
-        return data_dir / f"x{scale}" / "sr" / method / f"seed{seed}" / f"{split}.npy"
-    raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-
-
-def load_split_data(
-    data_dir: Path | str,
-    split: str,
-    source: str,
-    scale: int = 4,
-    method: str | None = None,
-    seed: int = 0,
-    classes: list[str] | None = None,
-) -> SplitData:
-    """One split of a dataset for the classifier: the source's shard (memory-mapped) with the
-    labels and subjects of ``{split}_meta.csv`` (labels mapped through ``dataset.json``)."""
-    data_dir = Path(data_dir)
-    path = shard_path(data_dir, split, source, scale, method, seed)
-    meta_path = data_dir / f"{split}_meta.csv"
-    images = read_shard(path)
-    meta = read_meta(meta_path)
-    classes = classes or read_classes(data_dir)
-    if len(meta) != len(images):
-        raise InputError(path, f"{len(images)} images for {len(meta)} rows of {meta_path}")
-    lookup = {name: k for k, name in enumerate(classes)}
-    raw = meta["label"].astype(str)
-    unknown = sorted(set(raw) - set(lookup))
-    if unknown:
-        raise InputError(meta_path, f"labels {unknown} are not among the classes {classes}")
-    keep = [c for c in ("index", "subject", "slice") if c in meta.columns]
-    return SplitData(
-        images=images,
-        labels=raw.map(lookup).to_numpy(dtype=np.int64),
-        meta=meta[keep].reset_index(drop=True),
-        source=str(path),
-    )
-
-
-def permute_labels_by_subject(splits: dict[str, SplitData], seed: int) -> dict[str, SplitData]:
-    """The splits with every subject's label replaced by a permuted one (the control row).
-
-    One label per subject is drawn by permuting the subjects' labels across all subjects of
-    all splits (``default_rng([seed, 3])``), so the class counts over subjects stay exactly as
-    they are and every image of a subject carries its subject's new label. A subject in two
-    splits (``split: slices``) keeps one label everywhere: a network that memorises subjects
-    then scores above chance, which is what the control is there to show.
-    """
-    owners: dict[str, int] = {}
-    for name in SPLITS:
-        data = splits.get(name)
-        if data is None:
-            continue
-        for subject, label in zip(data.meta["subject"].astype(str), data.labels, strict=True):
-            if owners.setdefault(subject, int(label)) != int(label):
-                raise InputError(data.source, f"subject {subject!r} carries two labels")
-    subjects = sorted(owners)
-    original = np.array([owners[s] for s in subjects], dtype=np.int64)
-    permuted = dict(
-        zip(subjects, np.random.default_rng([seed, 3]).permutation(original), strict=True)
-    )
-    out = {}
-    for name, data in splits.items():
-        labels = np.array([permuted[s] for s in data.meta["subject"].astype(str)], np.int64)
-        out[name] = replace(data, labels=labels)
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Batches
-
-
-class BatchSampler:
-    """Epoch-wise shuffled batches; batch ``step`` (1-based) is a pure function of (seed, step).
-
-    Step k takes positions ``(k-1)*B .. k*B-1`` of the endless sequence formed by one
-    permutation of the N images per epoch (epoch e's permutation: ``default_rng([seed, 0, e])``),
-    so every image is seen once per epoch. Flips of step k: ``default_rng([seed, 1, k])``.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, augment: str = "hflip") -> None:
-        if n < 1:
-            raise ValueError("no training images")
-        self.n, self.batch_size, self.seed, self.augment = n, batch_size, seed, augment
-
-    @lru_cache(maxsize=4)  # noqa: B019 - a few epochs' permutations, freed with the sampler
-    def _permutation(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, 0, epoch]).permutation(self.n)
-
-    def indices(self, step: int) -> np.ndarray:
-        if step < 1:
-            raise ValueError(f"steps count from 1, got {step}")
-        positions = (step - 1) * self.batch_size + np.arange(self.batch_size)
-        epochs, offsets = np.divmod(positions, self.n)
-        return np.array(
-            [self._permutation(int(e))[o] for e, o in zip(epochs, offsets, strict=True)]
-        )
-
-    def flips(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """(left-right, up-down) flip flags of the batch of ``step``."""
-        rng = np.random.default_rng([self.seed, 1, step])
-        draws = rng.random((2, self.batch_size)) < 0.5
-        lr_flip = draws[0] if self.augment in ("hflip", "flips") else np.zeros_like(draws[0])
-        ud_flip = draws[1] if self.augment == "flips" else np.zeros_like(draws[1])
-        return lr_flip, ud_flip
-
-
-def _to_input(images: np.ndarray, settings: ClassifierSettings, source: str) -> torch.Tensor:
-    """(B, H, W) array -> (B, 1, H', W') float32 tensor, resized by ``upsample``."""
-    # np.array copies: a memory-mapped shard is read-only, torch wants writable memory
-    x = torch.from_numpy(np.array(images, dtype=np.float32))[:, None]
-    if not torch.isfinite(x).all():
-        raise InputError(source, "images hold NaN or infinite values")
-    if settings.upsample > 1:
-        if settings.upsample_mode == "nearest":
-            x = F.interpolate(x, scale_factor=settings.upsample, mode="nearest")
-        else:
-            x = F.interpolate(
-                x, scale_factor=settings.upsample, mode="bicubic", align_corners=False
-            ).clamp_(0.0, 1.0)
-    return x
-
-
-def _on_device(x: torch.Tensor, settings: ClassifierSettings, device: torch.device) -> torch.Tensor:
-    x = x.to(device, non_blocking=True)
-    if settings.channels_last is True:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def _train_batch(
-    data: SplitData, sampler: BatchSampler, step: int, settings: ClassifierSettings
-) -> tuple[torch.Tensor, torch.Tensor]:
-    index = sampler.indices(step)
-    order = np.argsort(index, kind="stable")  # read a memmap in row order, then restore
-    images = np.empty((len(index), *data.images.shape[1:]), dtype=np.float32)
-    images[order] = data.images[index[order]]
-    lr_flip, ud_flip = sampler.flips(step)
-    images[lr_flip] = images[lr_flip][:, :, ::-1]
-    images[ud_flip] = images[ud_flip][:, ::-1, :]
-    x = _to_input(images, settings, data.source)
-    return x, torch.from_numpy(data.labels[index])
-
-
 @torch.no_grad()
 def recalibrate_bn(
     model: nn.Module,
@@ -456,9 +300,9 @@ def recalibrate_bn(
         model.train()
         for start in range(0, total, settings.batch_size):
             index = np.sort(order[positions[start : start + settings.batch_size]])
-            x = _to_input(np.asarray(data.images[index]), settings, data.source)
+            x = _network_input(np.asarray(data.images[index]), settings, device, data.source)
             with autocast(device, settings.precision):
-                model(_on_device(x, settings, device))
+                model(x)
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
@@ -467,6 +311,28 @@ def recalibrate_bn(
 
 # --------------------------------------------------------------------------------------------
 # Model helpers
+
+
+def _network_input(
+    images: np.ndarray, settings: ClassifierSettings, device: torch.device, source: str
+) -> torch.Tensor:
+    """A batch of images as the network takes it: resized, on ``device``, NHWC when asked."""
+    return _on_device(
+        to_input(images, settings.upsample, settings.upsample_mode, source), settings, device
+    )
+
+
+def _on_device(x: torch.Tensor, settings: ClassifierSettings, device: torch.device) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if settings.channels_last is True:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _train_batch(
+    data: SplitData, sampler: BatchSampler, step: int, settings: ClassifierSettings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return train_batch(data, sampler, step, settings.upsample, settings.upsample_mode)
 
 
 def build_classifier(num_classes: int, depth: int = 50) -> DiagnosisNet:
@@ -483,10 +349,7 @@ def load_classifier(path: Path | str) -> tuple[DiagnosisNet, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise InputError(path, "classifier checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise InputError(path, f"not a readable weights-only checkpoint ({exc})") from exc
+    ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or "model" not in ckpt or "classes" not in ckpt:
         raise InputError(path, "not a classifier checkpoint (no model state or classes)")
     model = build_classifier(len(ckpt["classes"]), int(ckpt["depth"]))
@@ -494,7 +357,7 @@ def load_classifier(path: Path | str) -> tuple[DiagnosisNet, dict[str, Any]]:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise InputError(path, f"does not fit the classifier: {exc}") from exc
-    info = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer")}
+    info = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "log")}
     return model.eval(), info
 
 
@@ -516,7 +379,7 @@ def predict_proba(
     try:
         for start in tqdm(starts, desc=desc, unit="batch", disable=desc is None, leave=False):
             rows = np.asarray(data.images[start : start + settings.eval_batch_size])
-            x = _on_device(_to_input(rows, settings, data.source), settings, device)
+            x = _network_input(rows, settings, device, data.source)
             with autocast(device, settings.precision):
                 logits = model(x)
             out.append(torch.softmax(logits.float(), dim=1).double().cpu().numpy())
@@ -552,41 +415,6 @@ def prediction_frame(data: SplitData, prob: np.ndarray, classes: list[str]) -> p
 
 # --------------------------------------------------------------------------------------------
 # Run bookkeeping
-
-
-def _fingerprint(splits: dict[str, SplitData], classes: list[str]) -> str:
-    """What a resume must find unchanged: classes, shapes and labels of train and val."""
-    h = hashlib.sha256(json.dumps(classes).encode())
-    for name in ("train", "val"):
-        data = splits[name]
-        h.update(f"{name}:{data.images.shape}".encode())
-        h.update(np.ascontiguousarray(data.labels).tobytes())
-    return h.hexdigest()
-
-
-class _Log:
-    """``classifier_log.csv``: one row per step, appended and flushed; cut back on resume."""
-
-    def __init__(self, path: Path, resume_step: int | None) -> None:
-        self.path = path
-        if resume_step is None or not path.exists():
-            self._write([])
-            return
-        with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
-        if not rows or tuple(rows[0]) != LOG_COLUMNS:
-            raise InputError(path, f"classifier log does not have the columns {LOG_COLUMNS}")
-        self._write([r for r in rows[1:] if r and int(r[0]) <= resume_step])
-
-    def _write(self, rows: list[list[str]]) -> None:
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(LOG_COLUMNS)
-            writer.writerows(rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a", newline="") as fh:
-            csv.writer(fh).writerow(["" if row.get(k) is None else row[k] for k in LOG_COLUMNS])
 
 
 @dataclass
@@ -695,6 +523,15 @@ def fit_and_predict(
     return Predictions(frame=frame, classes=classes, summary=summary, out_dir=out_dir)
 
 
+def _classify(
+    net: nn.Module, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The classifier's objective: cross-entropy (in float32) and the batch's accuracy."""
+    logits = net(batch["x"])
+    loss = F.cross_entropy(logits.float(), batch["y"])
+    return loss, {"train_acc": float((logits.detach().argmax(1) == batch["y"]).float().mean())}
+
+
 def _fit(
     splits: dict[str, SplitData],
     classes: list[str],
@@ -708,7 +545,6 @@ def _fit(
     ckpt_dir = out_dir / CHECKPOINT_DIR
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
-    fingerprint = _fingerprint(splits, classes)
     settings = settings.for_device(device)  # checkpoints record what ran
 
     torch.manual_seed(settings.seed)
@@ -717,27 +553,41 @@ def _fit(
         model.to(memory_format=torch.channels_last)
     params = list(model.parameters())
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" else None
+    scaler = grad_scaler(settings.precision)
     sampler = BatchSampler(len(train), settings.batch_size, settings.seed, settings.augment)
 
+    now = trajectory(
+        asdict(settings),
+        _TRAJECTORY_FREE,
+        data=data_fingerprint(
+            {
+                "train_images": train.images,
+                "train_labels": train.labels,
+                "val_images": val.images,
+                "val_labels": val.labels,
+            },
+            classes,
+        ),
+    )
+    ckpt = None
+    if resume:
+        ckpt = resume_point(
+            last_path,
+            now,
+            steps,
+            (lambda c: restart_reason(settings.until_plateau, settings.patience, c),),
+            what="classifier",
+        )
     start, seconds_before = 0, 0.0
     plateau = Plateau(settings.until_plateau, settings.patience)
     best_scores: dict[str, float] = {}
-    ckpt = _resumable(last_path, settings, fingerprint) if resume else None
-    if ckpt is not None and restart_needed(
-        settings.until_plateau, settings.patience, ckpt.get("plateau"), int(ckpt["step"])
-    ):
-        logger.info(
-            "%s: until_plateau with patience %d would have stopped this run before step %d: "
-            "training from scratch",
-            last_path,
-            settings.patience,
-            int(ckpt["step"]),
-        )
-        ckpt = None
+    log = CsvLog(out_dir / LOG_NAME, columns=LOG_COLUMNS)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"], device)
         start = int(ckpt["step"])
         plateau = Plateau.resumed(
             settings.until_plateau,
@@ -750,20 +600,20 @@ def _fit(
         )
         best_scores = dict(ckpt.get("best_scores") or {})
         seconds_before = float(ckpt.get("seconds", 0.0))
-        log = _Log(out_dir / LOG_NAME, resume_step=start)
+        log.start(resume_step=start, saved=ckpt.get("log"))
         logger.info("resuming the classifier from %s at step %d of %d", last_path, start, steps)
     else:
         best_path.unlink(missing_ok=True)
-        log = _Log(out_dir / LOG_NAME, resume_step=None)
+        log.start()
 
     def meta(step: int) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
             "step": step,
+            "steps": steps,
             "classes": classes,
             "depth": settings.depth,
             "settings": asdict(settings),
-            "fingerprint": fingerprint,
         }
 
     def checkpoint(step: int, seconds: float) -> None:
@@ -772,11 +622,15 @@ def _fit(
                 **meta(step),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else {},
                 "best": plateau.best,
                 "best_step": plateau.best_step,
                 "plateau": plateau.counts(),
                 "best_scores": best_scores,
                 "seconds": seconds,
+                "rng": rng_state(device),
+                "trajectory": now,
+                "log": log.text(),
             },
             last_path,
         )
@@ -801,25 +655,17 @@ def _fit(
     )
     for step in range(start + 1, end + 1):
         x, y = _train_batch(train, sampler, step, settings)
-        x, y = _on_device(x, settings, device), y.to(device)
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(device, settings.precision):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        batch = {"x": _on_device(x, settings, device), "y": y.to(device)}
+        loss, terms = train_step(
+            model, _classify, batch, optimizer, params, device, settings.precision, scaler
+        )
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value) and scaler is None:  # fp16: the scaler skips the step
             raise FloatingPointError(f"classifier loss is {loss_value} at step {step}")
         row: dict[str, Any] = {
             "step": step,
             "loss": loss_value,
-            "train_acc": float((logits.detach().argmax(1) == y).float().mean()),
+            "train_acc": terms["train_acc"],
             "lr": settings.lr,
         }
         if len(val) and ((val_every and step % val_every == 0) or step == steps):
@@ -874,7 +720,7 @@ def _fit(
         logger.info("%s: classifier training already complete (%d steps)", last_path, start)
 
     weights = best_path if best_path.exists() else last_path
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = load_checkpoint(weights)
     model.load_state_dict(state["model"])
     recalibrate_bn(model, train, settings, device)  # no-op for best.pt (same weights, same data)
     model.eval()
@@ -910,25 +756,6 @@ def validate(
     return _scores(predict_proba(model, val, settings, device), val.labels)
 
 
-def _resumable(path: Path, settings: ClassifierSettings, fingerprint: str) -> dict[str, Any] | None:
-    """The last checkpoint if it continues this run; None (start over) otherwise."""
-    if not path.exists():
-        return None
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(path, f"cannot resume from this checkpoint ({exc})") from exc
-    if ckpt.get("fingerprint") != fingerprint:
-        logger.warning("%s was trained on other data or classes: starting over", path)
-        return None
-    saved, now = ckpt.get("settings") or {}, asdict(settings)
-    changed = sorted(k for k in now if k not in _TRAJECTORY_FREE and saved.get(k) != now[k])
-    if changed:
-        logger.warning("%s was written with other settings %s: starting over", path, changed)
-        return None
-    return ckpt
-
-
 # --------------------------------------------------------------------------------------------
 # One call per image source
 
@@ -949,7 +776,9 @@ def run_diagnosis(
     that replaces the train split's images (``diagnosis.cross_fit``: out-of-fold SR output)."""
     classes = read_classes(Path(data_dir))
     splits = {
-        split: load_split_data(data_dir, split, source, scale, method, sr_seed, classes)
+        split: load_split_data(
+            data_dir, split, shard_path(data_dir, split, source, scale, method, sr_seed), classes
+        )
         for split in SPLITS
     }
     if train_images is not None:  # cross-fitted SR train images (same rows, same labels)

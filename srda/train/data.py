@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
+from srda import layout
 from srda.errors import InputError
 from srda.shards import read_meta, read_shard
 
@@ -180,7 +182,7 @@ def prefetch(
 
 def read_classes(data_dir: Path) -> list[str]:
     """The ordered class names of ``data_dir/dataset.json``."""
-    path = Path(data_dir) / "dataset.json"
+    path = layout.dataset_json(data_dir)
     if not path.exists():
         raise InputError(path, "dataset description not found (written by the data stage)")
     try:
@@ -193,6 +195,20 @@ def read_classes(data_dir: Path) -> list[str]:
     return [str(c) for c in classes]
 
 
+def class_indices(
+    labels: pd.Series, classes: list[str], meta_path: Path, classes_from: Path | None = None
+) -> np.ndarray:
+    """A meta CSV's labels as indices into the ordered ``classes``; a label outside them is an
+    InputError naming the CSV (and the file the classes come from)."""
+    lookup = {name: k for k, name in enumerate(classes)}
+    raw = labels.astype(str)
+    unknown = sorted(set(raw) - set(lookup))
+    if unknown:
+        where = f" of {classes_from}" if classes_from is not None else ""
+        raise InputError(meta_path, f"labels {unknown} are not among the classes {classes}{where}")
+    return raw.map(lookup).to_numpy(dtype=np.int64)
+
+
 def load_split(
     data_dir: Path, split: str, scale: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -202,9 +218,9 @@ def load_split(
     ``dataset.json``; a label outside them is an InputError naming both files.
     """
     data_dir = Path(data_dir)
-    hr_path = data_dir / f"{split}_hr.npy"
-    lr_path = data_dir / f"x{scale}" / f"{split}_lr.npy"
-    meta_path = data_dir / f"{split}_meta.csv"
+    hr_path = layout.hr_shard(data_dir, split)
+    lr_path = layout.lr_shard(data_dir, scale, split)
+    meta_path = layout.meta_csv(data_dir, split)
     hr = read_shard(hr_path)
     lr = read_shard(lr_path)
     meta = read_meta(meta_path)
@@ -213,13 +229,5 @@ def load_split(
         raise InputError(meta_path, f"{len(meta)} rows for {len(hr)} images in {hr_path.name}")
     if len(lr) != len(hr):
         raise InputError(lr_path, f"{len(lr)} LR images for {len(hr)} HR images in {hr_path}")
-    lookup = {name: k for k, name in enumerate(classes)}
-    raw = meta["label"].astype(str)
-    unknown = sorted(set(raw) - set(lookup))
-    if unknown:
-        raise InputError(
-            meta_path,
-            f"labels {unknown} are not among the classes {classes} of {data_dir / 'dataset.json'}",
-        )
-    labels = raw.map(lookup).to_numpy(dtype=np.int64)
+    labels = class_indices(meta["label"], classes, meta_path, layout.dataset_json(data_dir))
     return hr, lr, labels, classes

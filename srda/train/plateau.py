@@ -138,6 +138,14 @@ def restart_needed(enabled: bool, patience: int, counts: dict[str, Any] | None, 
     return int(counts.get("since_best") or 0) >= patience and last is not None and int(last) < step
 
 
+def restart_reason(enabled: bool, patience: int, ckpt: dict[str, Any]) -> str | None:
+    """``restart_needed`` for a checkpoint, as the reason its run starts fresh (or None)."""
+    step = int(ckpt["step"])
+    if restart_needed(enabled, patience, ckpt.get("plateau"), step):
+        return f"until_plateau with patience {patience} would have stopped it before step {step}"
+    return None
+
+
 def replay(steps: list[int], scores: list[float], patience: int, cap: int) -> dict[str, Any]:
     """Where ``until_plateau`` with ``patience`` would have stopped a run that logged these
     validations (step, score) without it, and whether it would have kept the same model.

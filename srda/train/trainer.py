@@ -3,20 +3,20 @@
 A method differs from another only by its model, its ``objective(model, batch) -> (loss,
 terms)`` and its ``predict(model, lr) -> sr`` (see ``srda.train.losses``); steps, batch,
 patch, optimiser (one Adam over every trainable parameter), validation and checkpointing are
-shared, so methods are compared under the same budget.
+shared, so methods are compared under the same budget. Precision, checkpoints, the log and the
+optimiser step come from the toolkit the classifier shares (``srda.train.precision``,
+``checkpoint``, ``csvlog``, ``step``).
 
 Outputs in ``out_dir``:
 
 * ``checkpoints/last.pt``: model, optimiser, scheduler (and fp16 grad-scaler) state, step,
-  best validation PSNR, the plateau count (``until_plateau``), torch RNG states; written every
-  ``checkpoint_every`` steps, at the end and at an early stop. A run that finds it resumes
-  from it and reproduces an uninterrupted run exactly (CPU).
+  best validation PSNR, the plateau count (``until_plateau``), torch RNG states, the run's
+  trajectory and its log; written every ``checkpoint_every`` steps, at the end and at an early
+  stop. A run that finds it resumes from it by the rule of ``srda.train.checkpoint`` and
+  reproduces an uninterrupted run exactly (CPU).
 * ``checkpoints/best.pt``: model state, step and val_psnr of the best validation so far.
 * ``train_log.csv``: one row per step (step, loss, the objective's terms, lr, seconds,
   val_psnr on validation steps).
-
-Every checkpoint holds only tensors, dicts, lists, numbers and strings, so it loads with
-``torch.load(path, weights_only=True)``, and is written to a temporary file then renamed.
 
 Data parallel (several processes, e.g. ``torchrun --nproc_per_node 4``; see
 ``srda.train.distributed``): when a process group is initialised, ``batch_size`` stays the
@@ -33,12 +33,11 @@ that is the ``patience``-th in a row without a new best validation PSNR; ``steps
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -50,22 +49,43 @@ from tqdm import tqdm
 
 from srda.errors import InputError
 from srda.metrics import psnr
-from srda.shards import atomic_path, read_shard
+from srda.shards import read_shard
 from srda.train import distributed
+from srda.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    data_fingerprint,
+    load_checkpoint,
+    resume_point,
+    rng_preserved,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    trajectory,
+)
+from srda.train.csvlog import CsvLog
 from srda.train.data import PatchSampler, load_split, prefetch
 from srda.train.losses import predict_sr
-from srda.train.plateau import Plateau, restart_needed, settings_problem
+from srda.train.plateau import Plateau, restart_reason, settings_problem
+from srda.train.precision import (
+    PRECISIONS,
+    autocast,
+    deterministic_on_cpu,
+    grad_scaler,
+    resolve_flag,
+    resolve_precision,
+)
+from srda.train.precision import native_bf16 as native_bf16  # the benchmarks' detector
+from srda.train.step import Objective, term_values, train_step
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("constant", "step", "cosine")
 LOG_NAME = "train_log.csv"
 CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_FORMAT = 1
 #: Log columns the trainer writes itself; objective terms with these names get a ``term_`` prefix.
 RESERVED_COLUMNS = ("step", "loss", "lr", "seconds", "val_psnr")
-#: Settings that do not change the training trajectory (a resume may change them silently).
+#: Settings that do not change the weights after a given step: a resume may change them
+#: (``steps`` under the schedule check, ``until_plateau`` / ``patience`` under the plateau's).
 _TRAJECTORY_FREE = (
     "steps",
     "val_every",
@@ -78,7 +98,6 @@ _TRAJECTORY_FREE = (
     "patience",
 )
 
-Objective = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]]
 Predict = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
@@ -175,184 +194,6 @@ def lr_factor(settings: TrainSettings, done: int) -> float:
     return 1.0
 
 
-# --------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bf16 natively (CUDA Ampere+, or a CPU with AVX512-BF16
-    or AMX). Elsewhere bf16 is emulated: 0.05x fp32 on an AVX2 CPU (make bench)."""
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            return False
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: bf16 where it is native, fp16 (with a gradient scaler) on older CUDA GPUs,
-    fp32 elsewhere. What ``make bench`` measured to win; other values pass through, except
-    fp16 off CUDA (a ValueError: the gradient scaler needs CUDA)."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision fp16 needs a CUDA device (got {device}); use bf16 or fp32")
-    if precision != "auto":
-        return precision
-    if native_bf16(device):
-        return "bf16"
-    return "fp16" if device.type == "cuda" else "fp32"
-
-
-def resolve_flag(value: bool | str, device: torch.device) -> bool:
-    """``auto`` means on with CUDA (channels_last, pinned memory), off elsewhere."""
-    return device.type == "cuda" if value == "auto" else bool(value)
-
-
-def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """Autocast for a resolved precision (bf16 / fp16); fp32: nothing."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision == "fp16":
-        return torch.autocast(device.type, dtype=torch.float16)
-    return nullcontext()
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda" and torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    cuda = state.get("cuda")
-    if cuda and device.type == "cuda" and torch.cuda.is_available():
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-        else:
-            logger.warning(
-                "checkpoint has CUDA RNG states of %d devices, %d visible: not restored",
-                len(cuda),
-                torch.cuda.device_count(),
-            )
-
-
-@contextmanager
-def _rng_preserved(device: torch.device) -> Iterator[None]:
-    """Validation must not move the training RNG (training is then independent of val_every)."""
-    state = _rng_state(device)
-    try:
-        yield
-    finally:
-        _set_rng_state(state, device)
-
-
-@contextmanager
-def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
-    """Deterministic algorithms on CPU (warn only) for bit-exact resume; restored afterwards."""
-    before = torch.are_deterministic_algorithms_enabled()
-    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=before_warn)
-
-
-def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file next to ``path`` and rename: a crash never leaves half a file."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _term_values(terms: dict[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, value in terms.items():
-        key = f"term_{name}" if name in RESERVED_COLUMNS else str(name)
-        out[key] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
-    return out
-
-
-def load_weights(model: nn.Module, path: Path | str, strict: bool = True) -> dict[str, Any]:
-    """Load the model state of ``best.pt`` / ``last.pt`` (or a bare state dict) into ``model``.
-
-    Loaded with ``weights_only=True`` onto the CPU, then copied into the model's own device.
-    Returns the checkpoint's ``step`` and ``val_psnr`` (None when absent).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise InputError(path, f"not a readable weights-only checkpoint ({exc})") from exc
-    state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
-    try:
-        model.load_state_dict(state, strict=strict)
-    except RuntimeError as exc:
-        raise InputError(path, f"does not fit the model: {exc}") from exc
-    info = ckpt if isinstance(ckpt, dict) else {}
-    return {"step": info.get("step"), "val_psnr": info.get("val_psnr")}
-
-
-class TrainLog:
-    """``train_log.csv``, appended one row per step and flushed, truncated on resume.
-
-    Rows are handled as text, so values already written never go through a float re-parse.
-    """
-
-    def __init__(self, path: Path, resume_step: int | None) -> None:
-        self.path = path
-        self.fields: list[str] | None = None
-        if resume_step is None:
-            path.unlink(missing_ok=True)
-            return
-        if not path.exists():
-            return
-        header, rows = self._read()
-        if header is None:
-            return
-        kept = [r for r in rows if r and int(float(r[0])) <= resume_step]
-        self.fields = header
-        if len(kept) != len(rows):
-            self._write(header, kept)
-            logger.info(
-                "%s: dropped %d rows after step %d", path, len(rows) - len(kept), resume_step
-            )
-
-    def _read(self) -> tuple[list[str] | None, list[list[str]]]:
-        with open(self.path, newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            rows = [r for r in reader if r]
-        if header is not None and (not header or header[0] != "step"):
-            raise InputError(self.path, "training log does not start with a 'step' column")
-        return header, rows
-
-    def _write(self, header: list[str], rows: list[list[str]]) -> None:
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        if self.fields is None:
-            self.fields = list(row)
-            self._write(self.fields, [])
-        new = [k for k in row if k not in self.fields]
-        if new:  # a term that appeared later: widen the file once
-            header, rows = self._read()
-            width = len(header or [])
-            self.fields = list(header or self.fields) + new
-            self._write(self.fields, [r + [""] * (len(self.fields) - width) for r in rows])
-        with open(self.path, "a", newline="") as fh:
-            csv.writer(fh).writerow(["" if row.get(k) is None else row[k] for k in self.fields])
-
-
 def _load_val(data_dir: Path, scale: int, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
     hr = read_shard(Path(data_dir) / "val_hr.npy")
     lr = read_shard(Path(data_dir) / f"x{scale}" / "val_lr.npy")
@@ -363,6 +204,28 @@ def _load_val(data_dir: Path, scale: int, cap: int | None) -> tuple[np.ndarray, 
         )
     n = len(hr) if cap is None else min(cap, len(hr))
     return np.array(lr[:n], dtype=np.float32), np.array(hr[:n], dtype=np.float32)
+
+
+def schedule_reason(old_steps: int, settings: TrainSettings, done: int) -> str | None:
+    """Why the steps already taken (1..``done``, run with ``old_steps`` as the count) would
+    have had other learning rates under ``settings``, or None when they agree.
+
+    Step k runs at ``lr * lr_factor(settings, k - 1)``. Constant schedules and step schedules
+    with explicit milestones do not depend on the count; the cosine schedule does from the
+    second step on, and the default milestone ``steps // 2`` once the run has passed it."""
+    if old_steps == settings.steps:
+        return None
+    old = replace(settings, steps=old_steps)
+    if settings.schedule == "step":
+        before = [m for m in old.milestones() if m < done]
+        if before == [m for m in settings.milestones() if m < done]:
+            return None
+    elif settings.schedule != "cosine" or done <= 1:
+        return None
+    return (
+        f"steps {old_steps} -> {settings.steps} changes the learning rate the {settings.schedule} "
+        f"schedule gave the {done} steps already run"
+    )
 
 
 @torch.no_grad()
@@ -382,7 +245,7 @@ def validate(
     model.eval()
     outputs = []
     try:
-        with _rng_preserved(device):
+        with rng_preserved(device):
             for start in range(0, len(val_lr), batch_size):
                 x = torch.from_numpy(val_lr[start : start + batch_size])[:, None].to(device)
                 if channels_last:
@@ -400,6 +263,23 @@ def validate(
     return float(np.mean(psnr(sr, val_hr, crop=scale)))
 
 
+def load_weights(model: nn.Module, path: Path | str, strict: bool = True) -> dict[str, Any]:
+    """Load the model state of ``best.pt`` / ``last.pt`` (or a bare state dict) into ``model``.
+
+    Loaded with ``weights_only=True`` onto the CPU, then copied into the model's own device.
+    Returns the checkpoint's ``step`` and ``val_psnr`` (None when absent).
+    """
+    path = Path(path)
+    ckpt = load_checkpoint(path)
+    state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise InputError(path, f"does not fit the model: {exc}") from exc
+    info = ckpt if isinstance(ckpt, dict) else {}
+    return {"step": info.get("step"), "val_psnr": info.get("val_psnr")}
+
+
 # --------------------------------------------------------------------------------------------
 # The loop
 
@@ -413,10 +293,13 @@ def train(
     settings: TrainSettings,
     out_dir: Path,
     device: torch.device,
+    recipe: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``data_dir``'s train split, validating on its val split.
 
-    Resumes from ``out_dir/checkpoints/last.pt`` when it exists. ``predict`` None means
+    Resumes from ``out_dir/checkpoints/last.pt`` by the resume rule (``srda.train.checkpoint``):
+    ``recipe`` is what else shapes the trajectory (``srda.run`` passes the model's architecture
+    and loss), compared with the checkpoint's like the settings. ``predict`` None means
     ``model(lr)`` (or its ``"sr"`` entry). Returns a summary (``trained``, ``steps``,
     ``best_val_psnr``, ``best_step``, ``seconds``, ``checkpoints``, ``weights``: the file to
     load for inference, ...).
@@ -451,25 +334,7 @@ def train(
         channels_last=resolve_flag(settings.channels_last, device),
         pin_memory=resolve_flag(settings.pin_memory, device),
     )
-    with deterministic_on_cpu(device):
-        summary = _train(
-            model, params, objective, predict, data_dir, scale, settings, out_dir, device
-        )
-    summary["parameters"] = n_trainable
-    return summary
-
-
-def _train(
-    model: nn.Module,
-    params: list[nn.Parameter],
-    objective: Objective,
-    predict: Predict,
-    data_dir: Path,
-    scale: int,
-    settings: TrainSettings,
-    out_dir: Path,
-    device: torch.device,
-) -> dict[str, Any]:
+    steps, val_every, ckpt_every = settings.steps, settings.val_every, settings.checkpoint_interval
     torch.manual_seed(settings.seed)
     ctx = distributed.current()
     distributed.check_batch(settings.batch_size, ctx)
@@ -493,36 +358,38 @@ def _train(
     net = distributed.wrap(model, device, ctx)  # what the objective calls (DDP when parallel)
     optimizer = torch.optim.Adam(params, lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(settings, done))
-    scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" else None
+    scaler = grad_scaler(settings.precision)
 
+    now = trajectory(
+        asdict(settings),
+        _TRAJECTORY_FREE,
+        data=data_fingerprint({"hr": hr, "lr": lr, "labels": labels}, scale),
+        recipe=dict(recipe or {}),
+    )
+    ckpt = resume_point(
+        last_path,
+        now,
+        steps,
+        checks=(
+            lambda c: schedule_reason(int(c["steps"]), settings, int(c["step"])),
+            lambda c: restart_reason(settings.until_plateau, settings.patience, c),
+        ),
+        what="SR training",
+    )
     start, seconds_before = 0, 0.0
     plateau = Plateau(settings.until_plateau, settings.patience)
     last_val: float | None = None
-    ckpt = None
-    if last_path.exists():
-        try:
-            ckpt = torch.load(last_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(last_path, f"cannot resume from this checkpoint ({exc})") from exc
-        if restart_needed(
-            settings.until_plateau, settings.patience, ckpt.get("plateau"), int(ckpt["step"])
-        ):
-            logger.info(
-                "%s: until_plateau with patience %d would have stopped this run before step "
-                "%d: training from scratch",
-                last_path,
-                settings.patience,
-                int(ckpt["step"]),
-            )
-            ckpt = None
+    log = CsvLog(log_path, write=ctx.is_main)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         if scaler is not None and ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"], device)
+        set_rng_state(ckpt["rng"], device)
         start = int(ckpt["step"])
+        for group in optimizer.param_groups:  # the rate of the schedule now (a raised count)
+            group["lr"] = group["initial_lr"] * lr_factor(settings, start)
         plateau = Plateau.resumed(
             settings.until_plateau,
             settings.patience,
@@ -530,18 +397,16 @@ def _train(
             ckpt.get("best_step"),
             ckpt.get("plateau"),
             start,
-            settings.steps,
+            steps,
         )
         last_val = ckpt.get("last_val_psnr")
         seconds_before = float(ckpt.get("seconds", 0.0))
-        _warn_changed(ckpt.get("settings") or {}, settings, last_path)
-        log = TrainLog(log_path, resume_step=start) if ctx.is_main else _NoLog()
-        logger.info("resuming from %s at step %d of %d", last_path, start, settings.steps)
-    elif ctx.is_main:
-        best_path.unlink(missing_ok=True)  # left by a run that died before its first checkpoint
-        log = TrainLog(log_path, resume_step=None)
+        log.start(resume_step=start, saved=ckpt.get("log"))
+        logger.info("resuming from %s at step %d of %d", last_path, start, steps)
     else:
-        log = _NoLog()
+        if ctx.is_main:  # best.pt of an older run, or of one that died before its checkpoint
+            best_path.unlink(missing_ok=True)
+        log.start()
 
     def checkpoint(step: int, seconds: float) -> None:
         if not ctx.is_main:
@@ -550,6 +415,7 @@ def _train(
             {
                 "format": CHECKPOINT_FORMAT,
                 "step": step,
+                "steps": steps,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -559,13 +425,14 @@ def _train(
                 "plateau": plateau.counts(),
                 "last_val_psnr": last_val,
                 "seconds": seconds,
-                "rng": _rng_state(device),
+                "rng": rng_state(device),
                 "settings": asdict(settings),
+                "trajectory": now,
+                "log": log.text(),
             },
             last_path,
         )
 
-    steps, val_every, ckpt_every = settings.steps, settings.val_every, settings.checkpoint_interval
     end = start if plateau.stopped else steps  # the last step this call may train
     if plateau.stopped:
         logger.info(
@@ -574,13 +441,8 @@ def _train(
             plateau.stopped_at,
             steps,
         )
-    elif start >= steps:
-        if start > steps:
-            logger.warning(
-                "%s is at step %d, past the %d asked: not training", last_path, start, steps
-            )
-        else:
-            logger.info("%s: training already complete (%d steps)", last_path, steps)
+    elif start == steps:
+        logger.info("%s: training already complete (%d steps)", last_path, steps)
 
     t0 = time.perf_counter()
     seconds = seconds_before
@@ -593,7 +455,7 @@ def _train(
         disable=not ctx.is_main,
     )
     batches = prefetch(sampler, start + 1, end, settings.loader_workers, settings.pin_memory)
-    with closing(batches):
+    with deterministic_on_cpu(device), closing(batches):
         for step, batch in zip(range(start + 1, end + 1), batches, strict=True):
             batch = distributed.shard_batch(batch, ctx)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -601,37 +463,31 @@ def _train(
                 for key in ("lr", "hr"):
                     batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
             step_lr = optimizer.param_groups[0]["lr"]
-
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, settings.precision):
-                loss, terms = objective(net, batch)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if settings.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                if settings.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-                optimizer.step()
+            loss, terms = train_step(
+                net,
+                objective,
+                batch,
+                optimizer,
+                params,
+                device,
+                settings.precision,
+                scaler,
+                settings.grad_clip,
+            )
             scheduler.step()
 
             loss_value = float(loss.detach())
-            term_values = _term_values(terms)
+            terms = term_values(terms, RESERVED_COLUMNS)
             if ctx.parallel:  # log the global batch's loss: the mean over processes
                 loss_value, *rest = distributed.mean_over_ranks(
-                    [loss_value, *term_values.values()], ctx, device
+                    [loss_value, *terms.values()], ctx, device
                 )
-                term_values = dict(zip(term_values, rest, strict=True))
+                terms = dict(zip(terms, rest, strict=True))
             if not math.isfinite(loss_value) and scaler is None:
                 raise FloatingPointError(
                     f"loss is {loss_value} at step {step}; last good checkpoint: {last_path}"
                 )
-            row: dict[str, Any] = {"step": step, "loss": loss_value, **term_values}
-            row["lr"] = step_lr
+            row: dict[str, Any] = {"step": step, "loss": loss_value, **terms, "lr": step_lr}
 
             val_psnr = None
             validating = (val_every and step % val_every == 0) or step == steps
@@ -694,7 +550,7 @@ def _train(
     return {
         "trained": True,
         # completed steps: the cap, or where the run stopped on a plateau
-        "steps": plateau.stopped_at if plateau.stopped else max(start, steps),
+        "steps": plateau.stopped_at if plateau.stopped else steps,
         "resumed_from": start if start else None,
         **plateau.summary(),
         "best_val_psnr": plateau.best,
@@ -713,28 +569,5 @@ def _train(
         "loader_workers": settings.loader_workers,
         "pin_memory": settings.pin_memory,
         "processes": ctx.world_size,
+        "parameters": n_trainable,
     }
-
-
-class _NoLog:
-    """The training log of a process other than rank 0: it writes nothing."""
-
-    def append(self, row: dict[str, Any]) -> None:
-        pass
-
-
-def _warn_changed(saved: dict[str, Any], settings: TrainSettings, path: Path) -> None:
-    now = asdict(settings)
-    free = set(_TRAJECTORY_FREE)
-    if settings.schedule == "cosine" or (
-        settings.schedule == "step" and settings.schedule_milestones is None
-    ):
-        free.discard("steps")  # the schedule is a function of the total
-    changed = sorted(k for k in now if k not in free and k in saved and saved[k] != now[k])
-    if changed:
-        logger.warning(
-            "%s was written with other settings (%s): the resumed run will not equal an "
-            "uninterrupted one",
-            path,
-            ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed),
-        )
