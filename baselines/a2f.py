@@ -65,6 +65,26 @@ from torch.nn.utils.parametrizations import weight_norm
 from srda.models.blocks import SRNetwork, subpixel
 from srda.registry import ArchSpec, register
 
+SPEC = ArchSpec(
+    sizes={
+        "tiny": {"features": 8, "block_features": 16, "blocks": 2},
+        "small": {"features": 32, "block_features": 128, "blocks": 8},
+    },
+    # published: features F, block (wide activation) features B, number of blocks L
+    variants={
+        "sd": {"features": 16, "block_features": 128, "blocks": 8},
+        "s": {"features": 32, "block_features": 128, "blocks": 4},
+        "m": {"features": 32, "block_features": 128, "blocks": 12},
+        "l": {"features": 32, "block_features": 128, "blocks": 16},
+    },
+    paper_variant="l",
+    extra_overrides=("channel_attention", "weight_norm"),
+    paper_params=1_374_000,
+    paper_params_source="Wang et al., ACCV 2020, lightweight-SR comparison (x4): A2F-L 1374K",
+    params_1ch=1_363_040,
+    train={"loss": "l1", "lr": 1e-3, "schedule": "step"},
+)
+
 
 def _wn_conv3x3(cin: int, cout: int, wn: bool) -> nn.Module:
     conv = nn.Conv2d(cin, cout, 3, padding=1)
@@ -118,32 +138,7 @@ class A2FLayer(nn.Module):
         return self.scale_x * x + self.scale_res * self.body(x) + self.scale_aux * aux
 
 
-@register(
-    "a2f",
-    ArchSpec(
-        sizes={
-            "tiny": {"features": 8, "block_features": 16, "blocks": 2},
-            "small": {"features": 32, "block_features": 128, "blocks": 8},
-        },
-        # published: features F, block (wide activation) features B, number of blocks L
-        variants={
-            "sd": {"features": 16, "block_features": 128, "blocks": 8},
-            "s": {"features": 32, "block_features": 128, "blocks": 4},
-            "m": {"features": 32, "block_features": 128, "blocks": 12},
-            "l": {"features": 32, "block_features": 128, "blocks": 16},
-        },
-        paper_variant="l",
-        extra_overrides=("channel_attention", "weight_norm"),
-        paper_params=1_374_000,
-        paper_params_source=(
-            "Wang et al., ACCV 2020, comparison table of lightweight SR methods (x4, A2F-L: "
-            "1374K params); matches the official github.com/wxxxxxxh/A2F-SR "
-            "yaml/train_l_x4.yaml configuration (1,374,112)"
-        ),
-        params_1ch=1_363_040,
-        train={"loss": "l1", "lr": 1e-3, "schedule": "step"},
-    ),
-)
+@register("a2f", SPEC)
 class A2F(SRNetwork):
     """A2F network; maps (N, C, h, w) to (N, C, s*h, s*w)."""
 

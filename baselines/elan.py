@@ -81,6 +81,28 @@ from torch import nn
 from srda.models.blocks import SRNetwork, conv3x3, pad_to_multiple, subpixel
 from srda.registry import ArchSpec, register
 
+#: The published ELANs (x4, the table above).
+VARIANTS = {
+    "full": {"features": 180, "blocks": 36, "shared_depth": 0},
+    "light": {"features": 60, "blocks": 12, "shared_depth": 1},
+}
+
+SPEC = ArchSpec(
+    # every size keeps the constructor's expansion 2 and windows (4, 8, 16); the reduced sizes
+    # are ELAN-light with fewer blocks (tiny also narrower: 15 features, 5 per window group)
+    sizes={
+        "tiny": {**VARIANTS["light"], "features": 15, "blocks": 2},
+        "small": {**VARIANTS["light"], "blocks": 4},
+    },
+    variants=VARIANTS,
+    extra_overrides=("expansion", "window_sizes"),
+    paper_variant="full",
+    paper_params=8_312_000,
+    paper_params_source="Zhang et al., ECCV 2022, classical-SR comparison (x4): ELAN 8312K",
+    params_1ch=8_257_336,
+    train={"loss": "l1", "lr": 2e-4, "schedule": "step"},
+)
+
 
 class ShiftConv(nn.Module):
     """Shift five channel groups (left, right, up, down, none; zero fill), then a 1x1 conv.
@@ -230,30 +252,7 @@ class ELAB(nn.Module):
         return x
 
 
-@register(
-    "elan",
-    ArchSpec(
-        # every preset keeps the constructor's expansion 2 and windows (4, 8, 16)
-        sizes={
-            "tiny": {"features": 15, "blocks": 2, "shared_depth": 1},
-            "small": {"features": 60, "blocks": 4, "shared_depth": 1},
-        },
-        variants={
-            "full": {"features": 180, "blocks": 36, "shared_depth": 0},
-            "light": {"features": 60, "blocks": 12, "shared_depth": 1},
-        },
-        extra_overrides=("expansion", "window_sizes"),
-        paper_variant="full",
-        paper_params=8_312_000,
-        paper_params_source=(
-            "Zhang et al., ECCV 2022, classical-SR comparison table (x4, ELAN: 8312K params); "
-            "matches the official github.com/xindongzhang/ELAN configs/elan_x4.yml "
-            "configuration (8,312,448 trainable; the frozen shift kernels are not counted)"
-        ),
-        params_1ch=8_257_336,
-        train={"loss": "l1", "lr": 2e-4, "schedule": "step"},
-    ),
-)
+@register("elan", SPEC)
 class ELAN(SRNetwork):
     """ELAN network; maps (N, ch, h, w) to (N, ch, s*h, s*w). Any input size works: the input
     is padded to a multiple of the windows' least common multiple and the output cropped

@@ -18,7 +18,9 @@ the model of the paper's x2/x3/x4/x8 BI results)::
     tail      conv3x3 F -> C
     SR (N, C, s*h, s*w)
 
-Parameter count: the published figure is 15.6M at x4 (the spec's ``paper_params``); our
+Parameter count: the published figure is 15.6M at x4 (the spec's ``paper_params``: SwinIR's
+official README, x4 comparison table trained on DIV2K, RGB; the RCAN paper gives its size only in
+a parameters-vs-PSNR figure, about 16M); our
 3-channel build has 15,592,355 (the released code's 15,592,379 also counts the two fixed 3x3
 mean-shift 1x1 convs, 24 numbers, that are removed here). ``params_1ch`` is smaller only because
 the head conv takes 1 channel instead of 3 and the tail conv emits 1 instead of 3.
@@ -51,30 +53,27 @@ from srda.models.blocks import SRNetwork
 from srda.registry import ArchSpec, register
 
 SCALES = (2, 3, 4, 8)
+
+
+SPEC = ArchSpec(
+    sizes={
+        "tiny": {"groups": 2, "blocks": 2, "features": 16, "reduction": 4},
+        "small": {"groups": 4, "blocks": 4, "features": 32, "reduction": 8},
+        "paper": {"groups": 10, "blocks": 20, "features": 64, "reduction": 16},
+    },
+    scales=SCALES,
+    paper_params=15_600_000,
+    paper_params_source="SwinIR README (JingyunLiang/SwinIR), x4 table on DIV2K: RCAN 15.6M",
+    params_1ch=15_590_049,
+    train={"loss": "l1", "schedule": "step", "lr": 1e-4},
+)
+
 #: spandrel options every build takes: no mean shift (``norm=False``, see above) and no
 #: pixel-unshuffle input layer (the plain RCAN of the paper)
 _PLAIN = {"norm": False, "unshuffle_mod": False}
 
 
-@register(
-    "rcan",
-    ArchSpec(
-        sizes={
-            "tiny": {"groups": 2, "blocks": 2, "features": 16, "reduction": 4},
-            "small": {"groups": 4, "blocks": 4, "features": 32, "reduction": 8},
-            "paper": {"groups": 10, "blocks": 20, "features": 64, "reduction": 16},
-        },
-        scales=SCALES,
-        paper_params=15_600_000,
-        paper_params_source=(
-            "SwinIR official repository README (JingyunLiang/SwinIR), x4 comparison table "
-            "trained on DIV2K: RCAN #Params 15.6M (RGB); the RCAN paper (ECCV 2018) gives its "
-            "size only in a parameters-vs-PSNR figure (about 16M)"
-        ),
-        params_1ch=15_590_049,
-        train={"loss": "l1", "schedule": "step", "lr": 1e-4},
-    ),
-)
+@register("rcan", SPEC)
 class RCANSR(SRNetwork):
     """spandrel's RCAN with the mean shift removed (``norm=False``); maps [0, 1] -> [0, 1]."""
 

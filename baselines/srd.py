@@ -62,10 +62,19 @@ from baselines.swd import (
     ResBlock,
     SRTail,
     conv_prelu,
+    feature_head,
     refined_upsampler,
 )
 from srda.models.blocks import SRNetwork
 from srda.registry import ArchSpec, per_size, register
+
+SPEC = ArchSpec(
+    # (tiny, small, paper); SWD-Net's backbone sizes, with feats 32 at every size but tiny
+    sizes=per_size(**DUAL_STREAM_SIZES, feats=(8, 32, 32), recursions=(1, 1, 1)),
+    paper_params_source="not reported (the official README gives none)",
+    params_1ch=785_862,
+    train={"loss": "l1"},
+)
 
 
 class ContextCell(nn.Module):
@@ -86,16 +95,7 @@ class ContextCell(nn.Module):
         return torch.sigmoid(o) * torch.tanh(c), c
 
 
-@register(
-    "srd",
-    ArchSpec(
-        # (tiny, small, paper); SWD-Net's backbone sizes, with feats 32 at every size but tiny
-        sizes=per_size(**DUAL_STREAM_SIZES, feats=(8, 32, 32), recursions=(1, 1, 1)),
-        paper_params_source="not reported (the official README gives none)",
-        params_1ch=785_862,
-        train={"loss": "l1"},
-    ),
-)
+@register("srd", SPEC)
 class MRCNet(SRNetwork):
     """MRC-Net; ``recursions=1`` is the deployed (distilled) network, >1 the recursive one."""
 
@@ -113,12 +113,7 @@ class MRCNet(SRNetwork):
         if recursions < 1:
             raise ValueError(f"recursions={recursions} must be >= 1")
         self.recursions = recursions
-        self.head = nn.Sequential(
-            conv_prelu(channels, head),
-            ResBlock(head, bias=False),
-            conv_prelu(head, feats),
-            ResBlock(feats, bias=False),
-        )
+        self.head = feature_head(channels, head, feats, bias=False)
         self.cell = ContextCell(feats)
         self.mrc = DualStreamModule(feats, stages, blocks, bias=False)
         self.upsample = refined_upsampler(feats, scale, bias=False)

@@ -90,6 +90,22 @@ from srda.registry import ArchSpec, per_size, register
 DUAL_STREAM_SIZES = {"head": (8, 32, 64), "stages": (2, 2, 3), "blocks": (1, 2, 4)}
 
 
+SPEC = ArchSpec(
+    # paper: the released configuration (x2 in the paper; x4 through MRC-Net's upsampler)
+    sizes=per_size(  # (tiny, small, paper)
+        **DUAL_STREAM_SIZES,
+        feats=(8, 16, 32),
+        modules=(1, 1, 2),
+        wave_up=(4, 8, 24),
+        wave_down=(8, 32, 96),
+        wave_stages=(2, 3, 3),
+    ),
+    paper_params_source="not reported (neither the paper nor the official README)",
+    params_1ch=3_032_708,
+    train={"loss": "l1", "schedule": "step", "lr": 1e-4},
+)
+
+
 class SELayer(nn.Module):
     """Squeeze-excitation: global average pool, FC c -> c/r, ReLU, FC -> c, sigmoid, x scale."""
 
@@ -150,6 +166,17 @@ class ResBlock(nn.Module):
 def conv_prelu(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2), nn.PReLU(cout)
+    )
+
+
+def feature_head(channels: int, head: int, feats: int, bias: bool = True) -> nn.Sequential:
+    """The dual-stream networks' head: conv3x3 C -> head, PReLU, ResBlock(head), conv3x3 head ->
+    feats, PReLU, ResBlock(feats) (``bias`` on the ResBlocks' convs)."""
+    return nn.Sequential(
+        conv_prelu(channels, head),
+        ResBlock(head, bias),
+        conv_prelu(head, feats),
+        ResBlock(feats, bias),
     )
 
 
@@ -309,9 +336,7 @@ class SpatialStage(nn.Module):
         super().__init__()
         if modules < 1:
             raise ValueError(f"modules={modules} must be >= 1")
-        self.head = nn.Sequential(
-            conv_prelu(channels, head), ResBlock(head), conv_prelu(head, feats), ResBlock(feats)
-        )
+        self.head = feature_head(channels, head, feats)
         self.dual = nn.ModuleList(DualStreamModule(feats, stages, blocks) for _ in range(modules))
         self.fuse = conv_prelu(modules * feats, feats)
         self.upsample = refined_upsampler(feats, scale)
@@ -366,23 +391,7 @@ class WaveletStage(nn.Module):
         return haar_idwt(bands), bands
 
 
-@register(
-    "swd",
-    ArchSpec(
-        # paper: the released configuration (x2 in the paper; x4 through MRC-Net's upsampler)
-        sizes=per_size(  # (tiny, small, paper)
-            **DUAL_STREAM_SIZES,
-            feats=(8, 16, 32),
-            modules=(1, 1, 2),
-            wave_up=(4, 8, 24),
-            wave_down=(8, 32, 96),
-            wave_stages=(2, 3, 3),
-        ),
-        paper_params_source="not reported (neither the paper nor the official README)",
-        params_1ch=3_032_708,
-        train={"loss": "l1", "schedule": "step", "lr": 1e-4},
-    ),
-)
+@register("swd", SPEC)
 class SWDNet(SRNetwork):
     """SWD-Net: spatial stage (LR -> S), then wavelet stage (S -> SR). ``forward`` returns SR;
     ``forward_stages`` also returns S and the predicted sub-bands (for Eq. 4)."""
