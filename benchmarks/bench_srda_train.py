@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """SRDA joint-training throughput (images per second) in fp32 and in bf16 autocast, on the CPU.
 
-One training step is what ``srda.train.trainer`` does for the ``srda`` method: zero the
+One training step is the trainer's own (``srda.train.step.train_step``, which
+``srda.train.trainer`` calls) for the ``srda`` method: zero the
 gradients, run the joint model (SR network + ResNet diagnosis network with attention) and the
 full ``srda_loss`` (L1 + lambda1 * CE + lambda2 * attention, lambda1 = 6e-4, lambda2 = 1e-4,
 attention loss "mean") under the precision's autocast, back-propagate, and take one step of a
@@ -36,7 +37,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ from torch import nn
 from srda.models import SIZES, VARIANTS
 from srda.models.joint import build_joint, srda_loss
 from srda.train.losses import joint_objective
+from srda.train.precision import deterministic_on_cpu
+from srda.train.step import term_values, train_step
 
 logger = logging.getLogger("bench_srda_train")
 
@@ -55,6 +58,7 @@ PRECISIONS = ("fp32", "bf16")
 LAMBDA1 = 0.0006
 LAMBDA2 = 0.0001
 ADAM_LR = 1e-4
+CPU = torch.device("cpu")
 #: /proc/cpuinfo flags worth reporting for this benchmark (bf16 speed depends on the last ones).
 CPU_FLAGS = (
     "avx2",
@@ -180,25 +184,9 @@ def machine_line(m: dict[str, Any]) -> str:
 # The step
 
 
-def autocast(precision: str) -> AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    if precision == "fp32":
-        return nullcontext()
-    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-
-
-@contextmanager
-def deterministic(enabled: bool):
+def deterministic(enabled: bool) -> AbstractContextManager:
     """As the trainer runs on the CPU: deterministic algorithms, warn only; restored after."""
-    before = torch.are_deterministic_algorithms_enabled()
-    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    if enabled:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=before_warn)
+    return deterministic_on_cpu(CPU) if enabled else nullcontext()
 
 
 def make_batch(
@@ -221,24 +209,6 @@ def make_batch(
         hr = hr.contiguous(memory_format=torch.channels_last)
         lr = lr.contiguous(memory_format=torch.channels_last)
     return {"lr": lr, "hr": hr, "label": labels}
-
-
-def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    objective,
-    batch: dict[str, torch.Tensor],
-    precision: str,
-) -> tuple[float, dict[str, float]]:
-    """One optimiser step, as the trainer takes it (no grad clipping, constant lr)."""
-    optimizer.zero_grad(set_to_none=True)
-    with autocast(precision):
-        loss, terms = objective(model, batch)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach()), {
-        k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()
-    }
 
 
 def count_parameters(module: nn.Module | None) -> int:
@@ -268,8 +238,9 @@ def run_precision(
     """
     model.load_state_dict(initial_state)
     model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(
-        [p for p in model.parameters() if p.requires_grad],
+        params,
         lr=ADAM_LR,
         **({"fused": True} if adam_fused else {}),
     )
@@ -299,7 +270,11 @@ def run_precision(
         if timed and busy0 is None:
             busy0, own0, wall0 = system_busy_seconds(), time.process_time(), time.perf_counter()
         c0, t0 = time.process_time(), time.perf_counter()
-        loss, terms = train_step(model, optimizer, objective, batch, precision)
+        # the trainer's own step (srda.train.step): autocast, backward, Adam
+        loss_tensor, raw_terms = train_step(
+            model, objective, batch, optimizer, params, CPU, precision
+        )
+        loss, terms = float(loss_tensor.detach()), term_values(raw_terms)
         last = time.perf_counter() - t0
         cpu = time.process_time() - c0
         if not math.isfinite(loss):

@@ -147,6 +147,21 @@ def test_read_cpuinfo_parses_flags(bench_srda_train, tmp_path):
     assert info["flags"]["avx512_bf16"] is True and info["flags"]["amx_bf16"] is False
 
 
+def test_times_the_trainers_own_step(bench_srda_train, monkeypatch):
+    """The benchmark steps through the function the trainer calls, not a copy of it."""
+    from srda.train import step, trainer
+
+    assert bench_srda_train.train_step is step.train_step is trainer.train_step
+    calls = []
+    monkeypatch.setattr(
+        bench_srda_train, "train_step", lambda *a, **k: calls.append(a) or step.train_step(*a, **k)
+    )
+    result = bench_srda_train.main([*TINY, "--threads", "1", "--quiet"])
+    assert len(calls) == sum(
+        r["timed_steps"] + r["warmup_steps"] for r in result["results"].values()
+    )
+
+
 def test_bad_patch_is_rejected(bench_srda_train):
     with pytest.raises(SystemExit):
         bench_srda_train.parse_args(["--patch", "30", "--scale", "4"])
