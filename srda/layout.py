@@ -16,6 +16,7 @@ Read top to bottom, this module is the map of ``results_dir`` (``results/`` by d
             crossfit{K}/fold{f}/          the fold networks (heldout.npy, run.json, train/)
             train_crossfit{K}.npy         the folds' train images, put back in row order
           diagnosis_{row}/seed{seed}/     an LR reference row's classifier (lr, lr_native)
+          {degradation}/{split}_lr.npy    another degradation model's LR images (bicubic: above)
         diagnosis_{row}/seed{seed}/       an HR reference row's classifier (hr, hr_shuffled)
         crossfit{K}/                      folds.csv, fold{f}/ (each a data folder of its own)
       tables/  figures/  provenance.json
