@@ -5,13 +5,14 @@ registered once, with an :class:`ArchSpec` holding what its paper says (sizes, p
 variants, the overrides a method may set, scales, parameter count, training recipe)::
 
     @register("mynet", ArchSpec(sizes={"tiny": {"features": 8}, "small": {...}, "paper": {...}}))
-    class MyNet(nn.Module):
-        def __init__(self, scale=4, channels=1, features=64): ...
+    class MyNet(SRNetwork):  # srda.models.blocks; any nn.Module taking these keywords will do
+        def __init__(self, scale: int, channels: int, features: int): ...
 
 :func:`build` then maps ``size`` and ``overrides`` to constructor keywords (:func:`settings`) and
-calls ``MyNet(scale=..., channels=..., **keywords)``. A name registered without a spec keeps the
-plain form: its builder is called as ``builder(scale=, channels=, size=, **overrides)`` and maps
-the size itself.
+calls ``MyNet(scale=..., channels=..., **keywords)``: the spec's sizes are the only source of the
+constructor's settings, and its ``scales`` the scales it is built at. A name registered without a
+spec keeps the plain form: its builder is called as ``builder(scale=, channels=, size=,
+**overrides)`` and maps the size itself.
 """
 
 from __future__ import annotations

@@ -167,14 +167,15 @@ class InPlace(NewNet):
 '''
 
 
-def test_a_file_added_to_baselines_is_under_contract(tmp_path):
-    """The contract tests pick up a new baselines/ module with no change to tests/ (run on a
-    copy of baselines/ holding one more file), and they fail the network that breaks it."""
+def _contract_run(tmp_path: Path, files: dict[str, str], select: str) -> tuple[dict, str]:
+    """Run the contract tests on a copy of baselines/ holding ``files`` too: ({test id:
+    PASSED | FAILED | SKIPPED}, the output)."""
     shutil.copytree(REPO / "baselines", tmp_path / "baselines", ignore=_PYCACHE)
-    (tmp_path / "baselines" / "newnet.py").write_text(NEW_BASELINE)
+    for name, text in files.items():
+        (tmp_path / "baselines" / name).write_text(text)
     out = subprocess.run(
         [sys.executable, "-m", "pytest", str(REPO / "tests" / "test_registry_contract.py")]
-        + ["-v", "-p", "no:cacheprovider", "-k", "newnet or declared"],
+        + ["-v", "-p", "no:cacheprovider", "-k", select],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -185,12 +186,30 @@ def test_a_file_added_to_baselines_is_under_contract(tmp_path):
         found = re.match(r"\S+::(\S+) (PASSED|FAILED|SKIPPED)", line)
         if found:
             ran[found[1]] = found[2]
+    return ran, out.stdout[-3000:]
+
+
+def test_a_file_added_to_baselines_is_under_contract(tmp_path):
+    """The contract tests pick up a new baselines/ module with no change to tests/ (run on a
+    copy of baselines/ holding one more file), and they fail the network that breaks it."""
+    ran, out = _contract_run(tmp_path, {"newnet.py": NEW_BASELINE}, "newnet or declared")
     expected = {f"test_odd_input_at_every_scale[newnet-x{s}]" for s in registry.SCALES} | {
         "test_every_declared_name_is_under_contract",
         "test_state_dict_round_trip[newnet]",
         "test_paper_parameter_count[newnet]",
     }
-    assert {k for k, v in ran.items() if v == "PASSED"} >= expected, out.stdout[-3000:]
+    assert {k for k, v in ran.items() if v == "PASSED"} >= expected, out
     failed = {k for k, v in ran.items() if v == "FAILED"}
-    assert "test_input_left_unmodified[newnet_inplace]" in failed, out.stdout[-3000:]
+    assert "test_input_left_unmodified[newnet_inplace]" in failed, out
     assert all("[newnet_inplace" in k for k in failed), failed
+
+
+def test_the_readme_example_method_keeps_the_contract(tmp_path):
+    """README's "Adding a method" file, as printed, is a method every contract test passes."""
+    section = (REPO / "README.md").read_text().split("## Adding a method", 1)[1]
+    code = re.search(r"```python\n# baselines/mynet\.py\n(.*?)```", section, re.S)
+    assert code, "README's Adding a method has no baselines/mynet.py example"
+    ran, out = _contract_run(tmp_path, {"mynet.py": code[1]}, "mynet")
+    assert len(ran) >= 10 and set(ran.values()) == {"PASSED"}, out
+    assert f"test_odd_input_at_every_scale[mynet-x{registry.SCALES[-1]}]" in ran
+    assert "test_paper_parameter_count[mynet]" in ran
