@@ -32,20 +32,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from srda import layout
 from srda.errors import InputError
 from srda.shards import ShardWriter, atomic_path, read_meta, read_shard, write_csv, write_shard
 
 logger = logging.getLogger(__name__)
 
-FOLDS_FILE = "folds.csv"
-HELDOUT_INDEX = "heldout_index.csv"
-HELDOUT_LR = "heldout_lr.npy"
-HELDOUT_SR = "heldout.npy"
+#: File names inside the folders (srda.layout spells the paths).
+FOLDS_FILE = layout.folds_csv("").name
+HELDOUT_INDEX = layout.heldout_index_csv("").name
+HELDOUT_LR = layout.lr_shard("", 4, layout.HELDOUT).name
+HELDOUT_SR = layout.sr_shard("", layout.HELDOUT).name
+#: What a fold's data folder copies of the dataset's as it is (besides the val LR shards).
+_val_files = (
+    lambda d: layout.hr_shard(d, "val"),
+    lambda d: layout.meta_csv(d, "val"),
+    layout.dataset_json,
+)
 _CHUNK = 256  # rows copied at a time: a train split never has to sit in memory
 
 
 def fold_name(fold: int) -> str:
-    return f"fold{fold}"
+    return layout.fold_dir("", fold).name
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,9 +133,9 @@ def _write_fold(
     heldout = np.flatnonzero(held)
     train_meta = meta.iloc[keep].rename(columns={"index": "orig_index"})
     train_meta.insert(0, "index", np.arange(len(train_meta)))
-    write_csv(out / "train_meta.csv", train_meta)
+    write_csv(layout.meta_csv(out, "train"), train_meta)
     write_csv(
-        out / HELDOUT_INDEX,
+        layout.heldout_index_csv(out),
         pd.DataFrame(
             {
                 "index": meta["index"].to_numpy()[heldout],
@@ -135,17 +143,17 @@ def _write_fold(
             }
         ).assign(fold=fold),
     )
-    _copy_rows(data_dir / "train_hr.npy", keep, out / "train_hr.npy")
-    if (data_dir / "train_roi.npy").exists():
-        _copy_rows(data_dir / "train_roi.npy", keep, out / "train_roi.npy")
+    _copy_rows(layout.hr_shard(data_dir, "train"), keep, layout.hr_shard(out, "train"))
+    if layout.roi_shard(data_dir, "train").exists():
+        _copy_rows(layout.roi_shard(data_dir, "train"), keep, layout.roi_shard(out, "train"))
     for scale in scales:
-        lr = data_dir / f"x{scale}" / "train_lr.npy"
-        (out / f"x{scale}").mkdir()
-        _copy_rows(lr, keep, out / f"x{scale}" / "train_lr.npy")
-        _copy_rows(lr, heldout, out / f"x{scale}" / HELDOUT_LR)
-        shutil.copyfile(data_dir / f"x{scale}" / "val_lr.npy", out / f"x{scale}" / "val_lr.npy")
-    for name in ("val_hr.npy", "val_meta.csv", "dataset.json"):
-        shutil.copyfile(data_dir / name, out / name)
+        lr = layout.lr_shard(data_dir, scale, "train")
+        layout.lr_dir(out, scale).mkdir()
+        _copy_rows(lr, keep, layout.lr_shard(out, scale, "train"))
+        _copy_rows(lr, heldout, layout.lr_shard(out, scale, layout.HELDOUT))
+        shutil.copyfile(layout.lr_shard(data_dir, scale, "val"), layout.lr_shard(out, scale, "val"))
+    for path in _val_files:
+        shutil.copyfile(path(data_dir), path(out))
 
 
 def write_fold_data(data_dir: Path, scales: list[int], k: int, seed: int, out_dir: Path) -> None:
@@ -159,20 +167,20 @@ def write_fold_data(data_dir: Path, scales: list[int], k: int, seed: int, out_di
         raise InputError(out_dir, "the fold folder must not be the data folder itself")
     if not scales:
         raise InputError("--scales", "no scale given")
-    meta_path = data_dir / "train_meta.csv"
+    meta_path = layout.meta_csv(data_dir, "train")
     meta = read_meta(meta_path)
     if not np.array_equal(meta["index"].to_numpy(), np.arange(len(meta))):
         raise InputError(meta_path, "column index is not 0..n-1 in row order")
-    hr = data_dir / "train_hr.npy"
+    hr = layout.hr_shard(data_dir, "train")
     _check_rows(hr, len(read_shard(hr)), len(meta), meta_path)
     for scale in scales:
-        lr = data_dir / f"x{scale}" / "train_lr.npy"
+        lr = layout.lr_shard(data_dir, scale, "train")
         _check_rows(lr, len(read_shard(lr)), len(meta), meta_path)
-        if not (data_dir / f"x{scale}" / "val_lr.npy").exists():
-            raise InputError(data_dir / f"x{scale}" / "val_lr.npy", "shard not found")
-    for name in ("val_hr.npy", "val_meta.csv", "dataset.json"):
-        if not (data_dir / name).exists():
-            raise InputError(data_dir / name, "not found (run the prepare stage first)")
+        if not layout.lr_shard(data_dir, scale, "val").exists():
+            raise InputError(layout.lr_shard(data_dir, scale, "val"), "shard not found")
+    for path in _val_files:
+        if not path(data_dir).exists():
+            raise InputError(path(data_dir), "not found (run the prepare stage first)")
     folds = assign_folds(meta, k, seed, where=meta_path)
     row_fold = meta["subject"].astype(str).map(folds.set_index("subject")["fold"]).to_numpy()
 
@@ -196,7 +204,7 @@ def write_fold_data(data_dir: Path, scales: list[int], k: int, seed: int, out_di
 
 def read_heldout_index(fold_dir: Path) -> np.ndarray:
     """The original train rows a fold holds out (``heldout_index.csv``), as integers."""
-    path = Path(fold_dir) / HELDOUT_INDEX
+    path = layout.heldout_index_csv(fold_dir)
     if not path.exists():
         raise InputError(path, "held-out index not found (run cross-fit-data first)")
     frame = pd.read_csv(path)
@@ -253,8 +261,8 @@ def run_fold(
             "has no parameters to train: cross-fitting changes nothing (use its train.npy)",
         )
     heldout = read_heldout_index(fold_dir)
-    heldout_lr = fold_dir / f"x{scale}" / HELDOUT_LR
-    n_train = len(read_meta(fold_dir / "train_meta.csv"))
+    heldout_lr = layout.lr_shard(fold_dir, scale, layout.HELDOUT)
+    n_train = len(read_meta(layout.meta_csv(fold_dir, "train")))
     # The main job's number of steps: counted over all train images, not this fold's share.
     steps = train_steps(settings["train"], n_train + len(heldout), settings["batch_size"])
     fold_settings = {**settings, "train": {**settings["train"], "steps": steps, "epochs": None}}
@@ -277,12 +285,12 @@ def run_fold(
     super_resolve(
         sr_network(model),
         heldout_lr,
-        out_dir / HELDOUT_SR,
+        layout.sr_shard(out_dir, layout.HELDOUT),
         device,
         batch_size=settings["batch_size"],
         desc=f"{name} fold {fold} held out",
     )
-    n_sr = len(read_shard(out_dir / HELDOUT_SR))
+    n_sr = len(read_shard(layout.sr_shard(out_dir, layout.HELDOUT)))
     if n_sr != len(heldout):
         raise InputError(heldout_lr, f"{n_sr} LR images for {len(heldout)} held-out rows")
     summary = {
@@ -299,7 +307,7 @@ def run_fold(
         "seconds": round(time.perf_counter() - start, 2),
         "settings": settings,
     }
-    with atomic_path(out_dir / "run.json") as tmp:
+    with atomic_path(layout.run_json(out_dir)) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
     logger.info("%s fold %s done in %.1f s", name, fold, summary["seconds"])
     return summary
@@ -310,7 +318,7 @@ def run_fold(
 
 
 def _fold_count(folds_dir: Path) -> int | None:
-    path = folds_dir / FOLDS_FILE
+    path = layout.folds_csv(folds_dir)
     if not path.exists():
         return None
     folds = pd.read_csv(path, dtype={"subject": str, "label": str})
@@ -324,11 +332,13 @@ def _fill(out: np.ndarray, folds_dir: Path, method_folds: Sequence[Path], n_trai
     folds_dir = Path(folds_dir)
     k = _fold_count(folds_dir)
     if k is not None and k != len(method_folds):
-        raise InputError(folds_dir / FOLDS_FILE, f"has {k} folds, {len(method_folds)} were given")
+        raise InputError(
+            layout.folds_csv(folds_dir), f"has {k} folds, {len(method_folds)} were given"
+        )
     covered = np.zeros(n_train, dtype=np.int64)
     for f, method_dir in enumerate(method_folds):
-        index = read_heldout_index(folds_dir / fold_name(f))
-        sr_path = Path(method_dir) / HELDOUT_SR
+        index = read_heldout_index(layout.fold_dir(folds_dir, f))
+        sr_path = layout.sr_shard(method_dir, layout.HELDOUT)
         sr = read_shard(sr_path)
         if len(sr) != len(index):
             raise InputError(sr_path, f"{len(sr)} images for {len(index)} held-out rows")
@@ -337,7 +347,7 @@ def _fill(out: np.ndarray, folds_dir: Path, method_folds: Sequence[Path], n_trai
         bad = index[(index < 0) | (index >= n_train)]
         if len(bad):
             raise InputError(
-                folds_dir / fold_name(f) / HELDOUT_INDEX,
+                layout.heldout_index_csv(layout.fold_dir(folds_dir, f)),
                 f"rows {bad[:5].tolist()} outside the {n_train} train rows",
             )
         covered[index] += 1
@@ -354,7 +364,7 @@ def _fill(out: np.ndarray, folds_dir: Path, method_folds: Sequence[Path], n_trai
 def _image_shape(method_folds: Sequence[Path]) -> tuple[int, ...]:
     if not method_folds:
         raise InputError("--folds", "no fold given")
-    return tuple(read_shard(Path(method_folds[0]) / HELDOUT_SR).shape[1:])
+    return tuple(read_shard(layout.sr_shard(method_folds[0], layout.HELDOUT)).shape[1:])
 
 
 def assemble_train(folds_dir: Path, method_folds: list[Path], n_train: int) -> np.ndarray:

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from srda import registry
-from srda.data.split import SPLITS
+from srda import layout, registry
 from srda.errors import InputError
 from srda.evaluate import score_method
+from srda.layout import SPLITS
 from srda.shards import read_meta, read_shard
 from srda.train import distributed
 from srda.train.infer import pick_device, super_resolve
@@ -32,7 +32,7 @@ SR_MODEL_FORMAT = 1
 
 
 def _dataset_info(data_dir: Path) -> dict[str, Any]:
-    path = data_dir / "dataset.json"
+    path = layout.dataset_json(data_dir)
     if not path.exists():
         raise InputError(path, "dataset.json missing (run the prepare stage first)")
     return json.loads(path.read_text())
@@ -104,7 +104,7 @@ def fit(
     from srda.train.trainer import TrainSettings, load_weights, train
 
     train_cfg = dict(settings["train"])
-    n_train = len(read_meta(data_dir / "train_meta.csv"))
+    n_train = len(read_meta(layout.meta_csv(data_dir, "train")))
     batch = settings["batch_size"]
     steps = train_steps(train_cfg, n_train, batch)
     loss_kind = train_cfg.pop("loss")
@@ -128,7 +128,7 @@ def fit(
             return m.sr_net(lr)
     else:
         objective, predict = sr_objective(loss_kind), predict_sr
-    train_dir = out_dir / "train"
+    train_dir = layout.train_dir(out_dir)
     ctx = distributed.current()
     if ctx.is_main:  # a record of what the folder was last trained with; the trainer decides
         train_dir.mkdir(parents=True, exist_ok=True)  # whether last.pt resumes (its rule)
@@ -172,7 +172,7 @@ def save_attention(
     sr_net = sr_network(model)
     if not getattr(model, "diag_net", None) or not hasattr(sr_net, "forward_with_attention"):
         return
-    lr = np.array(read_shard(data_dir / f"x{scale}" / "test_lr.npy")[:ATTENTION_IMAGES])
+    lr = np.array(read_shard(layout.lr_shard(data_dir, scale, "test"))[:ATTENTION_IMAGES])
     model.eval()
     out = model(torch.from_numpy(lr)[:, None].to(device))
     if out.get("sr_attention") is None or out.get("diag_attention") is None:
@@ -256,14 +256,14 @@ def run_method(
     for split in SPLITS:
         super_resolve(
             sr_net,
-            data_dir / f"x{scale}" / f"{split}_lr.npy",
-            out_dir / f"{split}.npy",
+            layout.lr_shard(data_dir, scale, split),
+            layout.sr_shard(out_dir, split),
             device,
             batch_size=settings["batch_size"],
             desc=f"{settings['name']} {split}",
         )
-    save_sr_model(sr_net, settings, scale, out_dir / "sr_model.pt")
-    save_attention(model, data_dir, scale, out_dir / "attention.npz", device)
+    save_sr_model(sr_net, settings, scale, layout.sr_model(out_dir))
+    save_attention(model, data_dir, scale, layout.attention_npz(out_dir), device)
     scores = score_method(data_dir, scale, out_dir)
     summary = {
         "method": settings["name"],
@@ -282,7 +282,7 @@ def run_method(
         "seconds": round(time.perf_counter() - start, 2),
         "settings": settings,
     }
-    (out_dir / "run.json").write_text(json.dumps(summary, indent=2, default=str))
+    layout.run_json(out_dir).write_text(json.dumps(summary, indent=2, default=str))
     logger.info(
         "%s x%d seed %d: PSNR %.2f dB, SSIM %.4f on %d test images",
         settings["name"],

@@ -46,9 +46,11 @@ Outputs in ``out_dir``
 * ``val_predictions.csv``: the same for the val split (selected model).
 * ``classifier_log.csv``: one row per step (``step``, ``loss``, ``train_acc``, ``lr``,
   ``seconds``; ``val_loss``, ``val_acc``, ``val_balanced_acc`` on validation steps).
-* ``checkpoints/best.pt`` (selected model) and ``checkpoints/last.pt`` (with optimiser and
-  the plateau count, for resuming): tensors, numbers, strings only, loadable with
-  ``torch.load(..., weights_only=True)``; ``load_classifier`` rebuilds the network from either.
+* ``checkpoints/best.pt`` (selected model) and ``checkpoints/last.pt`` (with optimiser, RNG
+  state, the plateau count, the trajectory and the log, for resuming by the one rule of
+  ``srda.train.checkpoint``; docs/training.md, Resume): tensors, numbers, strings only,
+  loadable with ``torch.load(..., weights_only=True)``; ``load_classifier`` rebuilds the
+  network from either.
 * ``summary.json``: steps, best step and val scores, test accuracy, input size, settings.
 """
 
@@ -448,8 +450,9 @@ def fit_and_predict(
     """Train a classifier on ``train``, select it on ``val``, predict ``test``.
 
     ``val`` None (or empty) disables model selection: the last model is used, with a
-    warning. With ``resume``, a ``checkpoints/last.pt`` written by the same settings and data
-    is continued (a run that already finished only re-predicts); otherwise the run starts over.
+    warning. With ``resume``, ``checkpoints/last.pt`` is continued by the resume rule of
+    ``srda.train.checkpoint`` (same trajectory and data: resumed; more steps: continued; a run
+    that already finished only re-predicts); otherwise the run starts over.
     """
     wall = time.perf_counter()
     out_dir = Path(out_dir)

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from srda import layout
 from srda.errors import InputError
 from srda.metrics import psnr
 from srda.shards import read_shard
@@ -80,7 +81,7 @@ from srda.train.step import Objective, term_values, train_step
 logger = logging.getLogger(__name__)
 
 SCHEDULES = ("constant", "step", "cosine")
-LOG_NAME = "train_log.csv"
+LOG_NAME = layout.train_log_csv("").name  # inside the train folder it is given
 CHECKPOINT_DIR = "checkpoints"
 #: Log columns the trainer writes itself; objective terms with these names get a ``term_`` prefix.
 RESERVED_COLUMNS = ("step", "loss", "lr", "seconds", "val_psnr")
@@ -195,13 +196,11 @@ def lr_factor(settings: TrainSettings, done: int) -> float:
 
 
 def _load_val(data_dir: Path, scale: int, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
-    hr = read_shard(Path(data_dir) / "val_hr.npy")
-    lr = read_shard(Path(data_dir) / f"x{scale}" / "val_lr.npy")
+    hr = read_shard(layout.hr_shard(data_dir, "val"))
+    lr_path = layout.lr_shard(data_dir, scale, "val")
+    lr = read_shard(lr_path)
     if len(lr) != len(hr):
-        raise InputError(
-            Path(data_dir) / f"x{scale}" / "val_lr.npy",
-            f"{len(lr)} LR images for {len(hr)} HR validation images",
-        )
+        raise InputError(lr_path, f"{len(lr)} LR images for {len(hr)} HR validation images")
     n = len(hr) if cap is None else min(cap, len(hr))
     return np.array(lr[:n], dtype=np.float32), np.array(hr[:n], dtype=np.float32)
 
