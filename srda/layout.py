@@ -197,7 +197,17 @@ def lr_shard(
     degradation: str = BICUBIC,
 ) -> Path:
     """LR images of a split: float32 (N, H // scale, W // scale) in [0, 1]."""
-    return lr_dir(data, scale, degradation) / f"{split}_lr.npy"
+    return lr_split_shard(lr_dir(data, scale, degradation), split)
+
+
+def lr_split_shard(lr_folder: Folder, split: str = "{split}") -> Path:
+    """``lr_shard`` inside an LR folder (``lr_dir``) already known."""
+    return Path(lr_folder) / f"{split}_lr.npy"
+
+
+def degradation_json(lr_folder: Folder) -> Path:
+    """What made a non-bicubic LR folder's images: kind, scale, seed, parameters."""
+    return Path(lr_folder) / "degradation.json"
 
 
 def data_files(data: Folder, scales: Iterable[int | str]) -> list[Path]:

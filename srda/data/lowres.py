@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from srda import layout
 from srda.data import degrade as models
-from srda.data.split import SPLITS
 from srda.errors import InputError
+from srda.layout import SPLITS
 from srda.shards import ShardWriter, read_meta, read_shard
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def write_degraded(
     Splits are numbered one after another (train, val, test) for the noise, so every image of
     the dataset draws its own stream from ``seed``."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    info_path = data_dir / "dataset.json"
+    info_path = layout.dataset_json(data_dir)
     try:
         info = json.loads(info_path.read_text())
     except (OSError, ValueError) as exc:
@@ -108,9 +109,9 @@ def write_degraded(
     try:
         first = 0
         for split in SPLITS:
-            hr = read_shard(data_dir / f"{split}_hr.npy")
-            per_slice = _per_slice(kind, params, data_dir / f"{split}_meta.csv", len(hr))
-            with ShardWriter(stage / f"{split}_lr.npy") as out:
+            hr = read_shard(layout.hr_shard(data_dir, split))
+            per_slice = _per_slice(kind, params, layout.meta_csv(data_dir, split), len(hr))
+            with ShardWriter(layout.lr_split_shard(stage, split)) as out:
                 degrade_split(hr, scale, kind, given, seed, first, per_slice, out)
             first += len(hr)
         record = {
@@ -121,7 +122,7 @@ def write_degraded(
             "from_meta": {p: c for p, c in FROM_META.get(kind, {}).items() if p not in params},
             "stochastic": models.is_stochastic(kind, **params),
         }
-        (stage / "degradation.json").write_text(json.dumps(record, indent=2))
+        layout.degradation_json(stage).write_text(json.dumps(record, indent=2))
         out_dir.mkdir(parents=True, exist_ok=True)
         for path in sorted(stage.iterdir()):
             path.replace(out_dir / path.name)
