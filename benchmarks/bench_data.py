@@ -23,18 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from benchlib import resolved_config
 
-REPO = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("bench_data")
-
-
-def resolved(preset: str) -> dict[str, Any]:
-    from srda.config import resolve
-
-    raw = yaml.safe_load((REPO / "config.yaml").read_text())
-    raw["preset"] = preset
-    return resolve(raw)
 
 
 def peak_rss_mb() -> float:
@@ -90,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from srda.config import dataset_job_settings
 
-    cfg = resolved(args.preset)
+    cfg = resolved_config(args.preset)
     names = args.datasets or list(cfg["run_datasets"])
     wall = time.perf_counter()
     rows: dict[str, Any] = {}

@@ -118,18 +118,23 @@ def bench_metrics(
 
 
 def sr_test_shards(results_dir: Path) -> list[tuple[Path, int, Path]]:
-    """(dataset dir, scale, SR dir) of each ``{dataset}/x{scale}/sr/{method}/seed{seed}/test.npy``
-    whose dataset folder has the HR test shard and its meta CSV."""
+    """(dataset dir, scale, SR dir) of each method job's SR test shard (``srda.layout``:
+    ``{dataset}/x{scale}/sr/{method}/seed{seed}/test.npy``) whose dataset folder has the HR
+    test shard and its meta CSV."""
+    from srda import layout
+
+    pattern = layout.sr_shard(layout.sr_dir("", "*", "*", "*", "*"), "test")  # */x*/sr/...
     found = []
-    for shard in sorted(results_dir.glob("*/x*/sr/*/seed*/test.npy")):
+    for shard in sorted(results_dir.glob(str(pattern))):
         sr_dir = shard.parent
-        scale_dir = sr_dir.parent.parent.parent
+        scale_dir = sr_dir.parent.parent.parent  # x{scale}
         try:
             scale = int(scale_dir.name[1:])
         except ValueError:
             continue
         data_dir = scale_dir.parent
-        if (data_dir / "test_hr.npy").is_file() and (data_dir / "test_meta.csv").is_file():
+        test = (layout.hr_shard(data_dir, "test"), layout.meta_csv(data_dir, "test"))
+        if all(p.is_file() for p in test):
             found.append((data_dir, scale, sr_dir))
     return found
 
@@ -140,6 +145,7 @@ def rescore_run(results_dir: Path, deadline: float | None = None) -> dict[str, A
     The same work ``srda.evaluate.score_method`` does in each job (clamp, PSNR/SSIM, ROI
     metrics), without writing the CSV, so the run's files are left untouched.
     """
+    from srda import layout
     from srda.evaluate import dataset_roi, score_images
     from srda.shards import read_meta, read_shard
 
@@ -150,11 +156,11 @@ def rescore_run(results_dir: Path, deadline: float | None = None) -> dict[str, A
     for data_dir, scale, sr_dir in shards:
         if done and deadline is not None and time.perf_counter() > deadline:
             break
-        hr = np.asarray(read_shard(data_dir / "test_hr.npy"))
-        meta = read_meta(data_dir / "test_meta.csv")
+        hr = np.asarray(read_shard(layout.hr_shard(data_dir, "test")))
+        meta = read_meta(layout.meta_csv(data_dir, "test"))
         roi, labels = dataset_roi(data_dir)
         t0 = time.perf_counter()
-        sr = np.clip(np.asarray(read_shard(sr_dir / "test.npy")), 0.0, 1.0)
+        sr = np.clip(np.asarray(read_shard(layout.sr_shard(sr_dir, "test"))), 0.0, 1.0)
         score_images(sr, hr, meta, scale, roi, labels)
         total += time.perf_counter() - t0
         images += len(hr)

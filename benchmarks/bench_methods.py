@@ -24,18 +24,19 @@ import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import bench_srda_train as bst
 import torch
-import yaml
 from benchlib import count_flops, split_deadline, time_steps
 from torch import nn
 
+from srda.run import sr_network
+from srda.train.step import train_step
+
 logger = logging.getLogger("bench")
 
-REPO = Path(__file__).resolve().parent.parent
 NUM_CLASSES = 3
 SCALE = 4
 #: Images per FLOP count (FLOPs are linear in the batch; see train_flops_per_image).
@@ -53,19 +54,23 @@ TUNED_CANDIDATES: dict[str, dict[str, Any]] = {
 # Settings and models
 
 
-def resolved_config(preset: str, config_path: Path = REPO / "config.yaml") -> dict[str, Any]:
-    """``config.yaml`` resolved with ``preset`` (what every job of that preset sees)."""
-    from srda.config import resolve
+@dataclass(frozen=True)
+class Workload:
+    """What every model measurement shares: the resolved config and the dataset whose method
+    settings it takes (``srda.config.method_job_settings``), the training batch and HR patch,
+    and the untimed and timed steps per measurement."""
 
-    raw = yaml.safe_load(config_path.read_text())
-    raw["preset"] = preset
-    return resolve(raw)
+    cfg: dict[str, Any]
+    dataset: str
+    batch: int
+    patch: int
+    warmup: int
+    steps: int
 
+    def settings(self, method: str) -> dict[str, Any]:
+        from srda.config import method_job_settings
 
-def method_settings(cfg: dict[str, Any], method: str, dataset: str) -> dict[str, Any]:
-    from srda.config import method_job_settings
-
-    return method_job_settings(cfg, dataset, method)
+        return method_job_settings(self.cfg, self.dataset, method)
 
 
 def python_methods(cfg: dict[str, Any], selection: Sequence[str] | None = None) -> list[str]:
@@ -107,14 +112,6 @@ def objective_for(settings: dict[str, Any], model: nn.Module):
     return sr_objective(settings["train"]["loss"])
 
 
-def sr_part(model: nn.Module) -> nn.Module:
-    return getattr(model, "sr_net", model)
-
-
-def n_params(module: nn.Module | None) -> int:
-    return 0 if module is None else sum(p.numel() for p in module.parameters())
-
-
 def batch_of(n: int, patch: int, seed: int = 0, channels_last: bool = False):
     return bst.make_batch(n, patch, SCALE, 1, NUM_CLASSES, seed, channels_last)
 
@@ -154,12 +151,7 @@ def infer_flops_per_image(sr_net: nn.Module, lr_size: int) -> int:
 
 
 def srda_plain_vs_tuned(
-    cfg: dict[str, Any],
-    dataset: str,
-    batch: int,
-    patch: int,
-    warmup: int,
-    steps: int,
+    work: Workload,
     candidates: Sequence[str],
     deadline: float | None,
     screen_factor: float = 2.0,
@@ -176,7 +168,8 @@ def srda_plain_vs_tuned(
     """
     skip_precisions = dict(skip_precisions or {})
     runnable = [n for n in candidates if TUNED_CANDIDATES[n]["precision"] not in skip_precisions]
-    settings = method_settings(cfg, "srda", dataset)
+    settings = work.settings("srda")
+    batch, patch, steps = work.batch, work.patch, work.steps
     torch.manual_seed(0)
     model = build(settings)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -188,10 +181,17 @@ def srda_plain_vs_tuned(
     }
     results: dict[str, Any] = {}
     with bst.deterministic(True):
-        logger.info("srda_train: plain fp32, %d warm-up + %d timed steps", warmup, steps)
+        logger.info("srda_train: plain fp32, %d warm-up + %d timed steps", work.warmup, steps)
         plain_deadline = split_deadline(deadline, 1 + len(runnable))
         plain = bst.run_precision(
-            model, initial, batch_of(batch, patch), "fp32", warmup, steps, plain_deadline, **loss_kw
+            model,
+            initial,
+            batch_of(batch, patch),
+            "fp32",
+            work.warmup,
+            steps,
+            plain_deadline,
+            **loss_kw,
         )
         plain["config"] = {"precision": "fp32", "channels_last": False, "fused": False}
         logger.info("srda_train: plain %.3f images/s", plain["images_per_second"])
@@ -270,7 +270,7 @@ def srda_plain_vs_tuned(
         tuned_note = "no tuned candidate measured"
     out = {
         "method": "srda",
-        "dataset_settings_from": dataset,
+        "dataset_settings_from": work.dataset,
         "size": settings["size"],
         "diag_depth": joint["diag_depth"],
         "attention_at": joint["attention_at"],
@@ -278,9 +278,9 @@ def srda_plain_vs_tuned(
         "patch_hr": patch,
         "patch_lr": patch // SCALE,
         "parameters": {
-            "sr_net": n_params(model.sr_net),
-            "diag_net": n_params(model.diag_net),
-            "total": n_params(model),
+            "sr_net": bst.count_parameters(model.sr_net),
+            "diag_net": bst.count_parameters(model.diag_net),
+            "total": bst.count_parameters(model),
         },
         "train_flops_per_image": flops,
         "plain": plain,
@@ -314,40 +314,27 @@ def _fused_adam_available() -> bool:
 
 
 def _train_one(
-    settings: dict[str, Any],
-    model: nn.Module,
-    batch: int,
-    patch: int,
-    warmup: int,
-    steps: int,
-    deadline: float | None,
+    work: Workload, settings: dict[str, Any], model: nn.Module, deadline: float | None
 ) -> dict[str, Any]:
     objective = objective_for(settings, model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=settings["train"]["lr"])
+    batch, patch = work.batch, work.patch
     data = batch_of(batch, patch)
     model.train()
 
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss, _ = objective(model, data)
-        loss.backward()
-        optimizer.step()
+    def step() -> None:  # the trainer's own step, in fp32
+        train_step(model, objective, data, optimizer, params, torch.device("cpu"), "fp32")
 
     with bst.deterministic(True):
-        res = time_steps(step, batch, warmup, steps, deadline, f"{settings['name']} train")
+        label = f"{settings['name']} train"
+        res = time_steps(step, batch, work.warmup, work.steps, deadline, label)
         res["flops_per_image"] = train_flops_per_image(model, objective, patch)
     return res
 
 
 def _infer_one(
-    sr_net: nn.Module,
-    name: str,
-    batch: int,
-    lr_size: int,
-    warmup: int,
-    steps: int,
-    deadline: float | None,
+    work: Workload, sr_net: nn.Module, name: str, batch: int, lr_size: int, deadline: float | None
 ) -> dict[str, Any]:
     x = batch_of(batch, lr_size * SCALE, seed=3)["lr"]
     sr_net.eval()
@@ -356,21 +343,16 @@ def _infer_one(
         with torch.inference_mode():
             sr_net(x)
 
-    res = time_steps(step, batch, warmup, steps, deadline, f"{name} infer")
+    res = time_steps(step, batch, work.warmup, work.steps, deadline, f"{name} infer")
     res["flops_per_image"] = infer_flops_per_image(sr_net, lr_size)
     return res
 
 
 def bench_methods(
-    cfg: dict[str, Any],
-    dataset: str,
+    work: Workload,
     methods: Sequence[str],
-    batch: int,
-    patch: int,
     infer_batch: int,
     infer_lr: int,
-    warmup: int,
-    steps: int,
     deadline: float | None,
     reuse_srda: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -383,15 +365,15 @@ def bench_methods(
     for i, name in enumerate(methods):
         left = len(methods) - i
         t0 = time.perf_counter()
-        settings = method_settings(cfg, name, dataset)
+        settings = work.settings(name)
         torch.manual_seed(0)
         model = build(settings)
-        sr_net = sr_part(model)
+        sr_net = sr_network(model)
         row: dict[str, Any] = {
             "arch": settings["arch"],
             "size": settings["size"],
-            "sr_parameters": n_params(sr_net),
-            "diag_parameters": n_params(getattr(model, "diag_net", None)),
+            "sr_parameters": bst.count_parameters(sr_net),
+            "diag_parameters": bst.count_parameters(getattr(model, "diag_net", None)),
             "joint": hasattr(model, "sr_net") and model.diag_net is not None,
         }
         logger.info(
@@ -418,8 +400,8 @@ def bench_methods(
                 "from": "srda_train section (plain fp32)",
             }
         else:
-            row["train"] = _train_one(settings, model, batch, patch, warmup, steps, half)
-        row["infer"] = _infer_one(sr_net, name, infer_batch, infer_lr, warmup, steps, mine)
+            row["train"] = _train_one(work, settings, model, half)
+        row["infer"] = _infer_one(work, sr_net, name, infer_batch, infer_lr, mine)
         for kind in ("train", "infer"):
             r = row.get(kind)
             if r:
@@ -429,9 +411,9 @@ def bench_methods(
         del model, sr_net
         gc.collect()
     return {
-        "dataset_settings_from": dataset,
-        "batch": batch,
-        "patch_hr": patch,
+        "dataset_settings_from": work.dataset,
+        "batch": work.batch,
+        "patch_hr": work.patch,
         "infer_batch": infer_batch,
         "infer_lr": infer_lr,
         "precision": "fp32",
@@ -443,23 +425,15 @@ def bench_methods(
 # The SR body
 
 
-def body_gflops(
-    cfg: dict[str, Any],
-    dataset: str,
-    batch: int,
-    patch: int,
-    warmup: int,
-    steps: int,
-    deadline: float | None,
-) -> dict[str, Any]:
+def body_gflops(work: Workload, deadline: float | None) -> dict[str, Any]:
     """GFLOP/s of SRDA's residual body (blocks + conv), forward and backward, fp32."""
-    settings = method_settings(cfg, "srda", dataset)
     torch.manual_seed(0)
-    sr_net = sr_part(build(settings))
+    sr_net = sr_network(build(work.settings("srda")))
+    batch = work.batch
     body = sr_net.body
     body.train()
     g = torch.Generator().manual_seed(4)
-    lr = patch // SCALE
+    lr = work.patch // SCALE
     x = torch.randn(batch, sr_net.features, lr, lr, generator=g).requires_grad_(True)
     grad = torch.randn(batch, sr_net.features, lr, lr, generator=g)
 
@@ -469,7 +443,7 @@ def body_gflops(
         body(x).backward(grad)
 
     flops = count_flops(step)
-    res = time_steps(step, batch, warmup, steps, deadline, "srda body")
+    res = time_steps(step, batch, work.warmup, work.steps, deadline, "srda body")
     res.update(
         features=sr_net.features,
         blocks=sr_net.blocks,

@@ -55,7 +55,9 @@ def overlay(method: str, precisions: Sequence[str], base: dict[str, Any]) -> dic
 
 
 def run_json(results: Path, dataset: str, scale: int, name: str, seed: int) -> Path:
-    return results / dataset / f"x{scale}" / "sr" / name / f"seed{seed}" / "run.json"
+    from srda import layout
+
+    return layout.run_json(layout.sr_dir(results, dataset, scale, name, seed))
 
 
 def run_workflow(args: argparse.Namespace, overlay_path: Path, names: list[str]) -> float:

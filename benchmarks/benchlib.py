@@ -10,6 +10,11 @@ Nothing here knows about SR methods; ``harness.py`` and the ``bench_*`` modules 
   multiplies and convolutions, forward and backward), with torchvision's deformable convolution
   added (the counter does not know it).
 - ``matmul_peak``: the best GFLOP/s of ``torch.mm`` on large fp32 matrices.
+- ``resolved_config``, ``run_snakemake``, ``command_line``: the suite's config, workflow and a
+  result's command line.
+
+torch is imported where it is used: ``bench_data.py`` measures the data stage's peak memory in
+a process of its own, which must not pay for torch.
 """
 
 from __future__ import annotations
@@ -17,16 +22,17 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger("bench")
 
@@ -196,6 +202,8 @@ def _deform_conv_backward(grad_shape, input_shape, weight_shape, *args, out_shap
 
 
 def _custom_mapping() -> dict[Any, Callable[..., int]]:
+    import torch
+
     mapping: dict[Any, Callable[..., int]] = {}
     try:
         import torchvision  # noqa: F401  (registers the torchvision ops)
@@ -210,6 +218,8 @@ def _custom_mapping() -> dict[Any, Callable[..., int]]:
 
 def count_flops(fn: Callable[[], Any]) -> int:
     """FLOPs of one call of ``fn`` (matmuls and convolutions, deformable ones included)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False, custom_mapping=_custom_mapping()) as counter:
         fn()
     return int(counter.get_total_flops())
@@ -220,9 +230,13 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 
 def matmul_peak(
-    n: int, repeats: int, deadline: float | None, dtype: torch.dtype = torch.float32
+    n: int, repeats: int, deadline: float | None, dtype: torch.dtype | None = None
 ) -> dict[str, Any]:
-    """Best GFLOP/s of ``torch.mm`` on two n x n matrices (2 n^3 FLOPs per product)."""
+    """Best GFLOP/s of ``torch.mm`` on two n x n matrices (2 n^3 FLOPs per product; fp32 by
+    default)."""
+    import torch
+
+    dtype = dtype or torch.float32
     g = torch.Generator().manual_seed(0)
     a = torch.rand(n, n, generator=g, dtype=dtype)
     b = torch.rand(n, n, generator=g, dtype=dtype)
@@ -266,3 +280,21 @@ def run_snakemake(args: Sequence[str], log_path: Path, what: str) -> float:
     if done.returncode:
         raise RuntimeError(f"{what} failed (exit {done.returncode}); see {log_path}")
     return wall
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """The command that ran ``script`` (as recorded in a result: interpreter, script, args)."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, script, *args])
+
+
+def resolved_config(preset: str, config_path: Path | None = None) -> dict[str, Any]:
+    """``config.yaml`` resolved with ``preset``: the settings every job of that preset sees."""
+    import yaml
+
+    from srda.config import resolve
+
+    path = config_path or Path(__file__).resolve().parent.parent / "config.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["preset"] = preset
+    return resolve(raw)

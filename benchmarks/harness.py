@@ -41,7 +41,6 @@ import logging
 import math
 import os
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -59,7 +58,9 @@ import bench_srda_train as bst
 import gpu_hours
 import smoke_run
 import torch
-from benchlib import Budget, matmul_peak
+from benchlib import Budget, command_line, matmul_peak, resolved_config
+
+from srda.report.tables import to_markdown
 
 logger = logging.getLogger("bench")
 
@@ -156,6 +157,17 @@ BF16_CHOICES = ("auto", "native", "emulated")
 # Command line
 
 
+def _path_option(group: Any, flag: str, metavar: str, what: str) -> None:
+    group.add_argument(flag, type=Path, default=None, metavar=metavar, help=what)
+
+
+def _subset_option(p: Any, flag: str, names: Sequence[str], metavar: str, what: str) -> None:
+    """An option naming some of ``names`` (default: all of them)."""
+    every = list(names)
+    help_text = f"{what} (default all: {' '.join(every)})"
+    p.add_argument(flag, nargs="+", choices=every, default=every, metavar=metavar, help=help_text)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Benchmark harness: writes bench.json and bench.md (see the module doc).",
@@ -174,33 +186,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all CPUs)")
     smoke = p.add_mutually_exclusive_group()
-    smoke.add_argument(
+    _path_option(
+        smoke,
         "--smoke-results",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="a finished smoke run to read (default: results/smoke if it exists)",
+        "DIR",
+        "a finished smoke run to read (default: results/smoke if it exists)",
     )
     smoke.add_argument(
         "--run-smoke",
         action="store_true",
         help="run the smoke preset into OUT/smoke first (minutes; not counted in the budget)",
     )
-    p.add_argument(
+    _path_option(
+        p,
         "--quick-results",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="also read a finished quick-preset run (its benchmark files): wall time, per-rule "
+        "DIR",
+        "also read a finished quick-preset run (its benchmark files): wall time, per-rule "
         "seconds, peak memory, evaluation share (the quick target)",
     )
     precision = p.add_mutually_exclusive_group()
-    precision.add_argument(
+    _path_option(
+        precision,
         "--precision-results",
-        type=Path,
-        default=None,
-        metavar="JSON",
-        help="also read bench_precision_psnr.py's result (precision_psnr.json): SRDA's PSNR "
+        "JSON",
+        "also read bench_precision_psnr.py's result (precision_psnr.json): SRDA's PSNR "
         "after equal quick-preset steps, tuned precision against fp32 over seeds (a target)",
     )
     precision.add_argument(
@@ -219,23 +228,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "candidates, --run-precision) is skipped and the tuned target is 1.1x instead of 2x. "
         "native / emulated: assume that kind of CPU instead",
     )
-    p.add_argument(
-        "--sections",
-        nargs="+",
-        choices=SECTIONS,
-        default=list(SECTIONS),
-        metavar="SECTION",
-        help=f"sections to run (default all: {' '.join(SECTIONS)})",
-    )
+    _subset_option(p, "--sections", SECTIONS, "SECTION", "sections to run")
     p.add_argument("--methods", nargs="+", default=None, help="methods to measure (default all)")
-    p.add_argument(
+    _subset_option(
+        p,
         "--tuned-candidates",
-        nargs="+",
-        choices=list(bench_methods.TUNED_CANDIDATES),
-        default=list(bench_methods.TUNED_CANDIDATES),
-        metavar="CANDIDATE",
-        help="tuned SRDA paths to try, the fastest is the tuned figure (default all: "
-        f"{' '.join(bench_methods.TUNED_CANDIDATES)})",
+        bench_methods.TUNED_CANDIDATES,
+        "CANDIDATE",
+        "tuned SRDA paths to try, the fastest is the tuned figure",
     )
     p.add_argument(
         "--screen-factor",
@@ -393,12 +393,7 @@ def section_srda_train(args, ctx, deadline):
             bf16["speedup_target"],
         )
     result = bench_methods.srda_plain_vs_tuned(
-        ctx["cfg"],
-        BENCH_DATASET,
-        args.batch,
-        args.patch,
-        args.warmup,
-        args.steps,
+        ctx["work"],
         args.tuned_candidates,
         deadline,
         args.screen_factor,
@@ -411,23 +406,16 @@ def section_srda_train(args, ctx, deadline):
 
 
 def section_body(args, ctx, deadline):
-    return bench_methods.body_gflops(
-        ctx["cfg"], BENCH_DATASET, args.batch, args.patch, args.warmup, args.steps, deadline
-    )
+    return bench_methods.body_gflops(ctx["work"], deadline)
 
 
 def section_methods(args, ctx, deadline):
     names = bench_methods.python_methods(ctx["cfg"], args.methods)
     return bench_methods.bench_methods(
-        ctx["cfg"],
-        BENCH_DATASET,
+        ctx["work"],
         names,
-        args.batch,
-        args.patch,
         args.infer_batch,
         args.infer_lr,
-        args.warmup,
-        args.steps,
         deadline,
         reuse_srda=ctx["sections"].get("srda_train"),
     )
@@ -495,7 +483,7 @@ def section_gpu_hours(args, ctx, deadline):
     }
     if not flops:
         raise RuntimeError("no FLOPs per image: the methods section did not run or failed")
-    paper = ctx["cfg"] if args.preset == "paper" else bench_methods.resolved_config("paper")
+    paper = ctx["cfg"] if args.preset == "paper" else resolved_config("paper")
     return gpu_hours.estimate(
         paper,
         flops,
@@ -532,6 +520,51 @@ def _get(d: dict[str, Any] | None, *keys: str) -> Any:
     return d
 
 
+def _body_share(s: dict[str, Any]) -> float | None:
+    body, matmul = _get(s, "body", "gflops"), _get(s, "matmul", "gflops_best")
+    return body / matmul if body and matmul else None
+
+
+def _eval_diff(s: dict[str, Any]) -> float | None:
+    e = s.get("eval")
+    return max(e["max_abs_diff_psnr"], e["max_abs_diff_ssim"]) if e else None
+
+
+#: Where each headline figure is read: a dotted path into the sections' results, or (section,
+#: rule). The section (the path's first part) is the one whose absence explains a null.
+SOURCES: dict[str, str | tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    "srda_train_imgs_per_s_plain": "srda_train.imgs_per_s_plain",
+    "srda_train_imgs_per_s_tuned": "srda_train.imgs_per_s_tuned",
+    "srda_train_tuned_config": "srda_train.tuned_best",
+    "srda_train_speedup": "srda_train.speedup",
+    "matmul_peak_gflops": "matmul.gflops_best",
+    "srda_body_gflops": "body.gflops",
+    "srda_body_share_of_peak": ("matmul", _body_share),
+    "eval_speedup_vs_skimage": "eval.speedup",
+    "eval_max_abs_diff": ("eval", _eval_diff),
+    "eval_share_of_wall": "workflow.run.eval_share_of_wall",
+    "smoke_wall_s": "workflow.run.wall_s",
+    "quick_wall_s": "workflow.quick.wall_s",
+    "quick_peak_rss_mb": "workflow.quick.peak_rss_mb",
+    "per_job_overhead_s": "workflow.job_startup.median_s",
+    "workflow_peak_rss_mb": "workflow.run.peak_rss_mb",
+    "data_slices_per_s": "data.slices_per_s_total",
+    "data_peak_rss_mb": "data.peak_rss_mb",
+    "paper_gpu_hours_estimate": "gpu_hours.gpu_hours",
+    "precision_psnr_diff_db": "precision_psnr.psnr_mean_diff_db",
+    "precision_psnr_spread_db": "precision_psnr.reference_spread_db",
+}
+
+
+def _read(s: dict[str, Any], key: str) -> tuple[str, Any]:
+    """(section, value) of one headline figure."""
+    where = SOURCES[key]
+    if isinstance(where, tuple):
+        return where[0], where[1](s)
+    path = where.split(".")
+    return path[0], _get(s, *path)
+
+
 def headline(
     sections: dict[str, Any], errors: dict[str, str], skipped: dict[str, str] | None = None
 ) -> tuple[dict, dict]:
@@ -539,56 +572,19 @@ def headline(
     (``bf16.skipped``: what -> reason), the reason of the figures it would have given."""
     skipped = skipped or {}
     s = sections
-    run = _get(s, "workflow", "run")
-    quick = _get(s, "workflow", "quick")
-    matmul = _get(s, "matmul", "gflops_best")
-    body = _get(s, "body", "gflops")
-    values = {
-        "srda_train_imgs_per_s_plain": _get(s, "srda_train", "imgs_per_s_plain"),
-        "srda_train_imgs_per_s_tuned": _get(s, "srda_train", "imgs_per_s_tuned"),
-        "srda_train_tuned_config": _get(s, "srda_train", "tuned_best"),
-        "srda_train_speedup": _get(s, "srda_train", "speedup"),
-        "matmul_peak_gflops": matmul,
-        "srda_body_gflops": body,
-        "srda_body_share_of_peak": body / matmul if body and matmul else None,
-        "eval_speedup_vs_skimage": _get(s, "eval", "speedup"),
-        "eval_max_abs_diff": (
-            max(s["eval"]["max_abs_diff_psnr"], s["eval"]["max_abs_diff_ssim"])
-            if s.get("eval")
-            else None
-        ),
-        "eval_share_of_wall": _get(run, "eval_share_of_wall"),
-        "smoke_wall_s": _get(run, "wall_s"),
-        "quick_wall_s": _get(quick, "wall_s"),
-        "quick_peak_rss_mb": _get(quick, "peak_rss_mb"),
-        "per_job_overhead_s": _get(s, "workflow", "job_startup", "median_s"),
-        "workflow_peak_rss_mb": _get(run, "peak_rss_mb"),
-        "data_slices_per_s": _get(s, "data", "slices_per_s_total"),
-        "data_peak_rss_mb": _get(s, "data", "peak_rss_mb"),
-        "paper_gpu_hours_estimate": _get(s, "gpu_hours", "gpu_hours"),
-        "precision_psnr_diff_db": _get(s, "precision_psnr", "psnr_mean_diff_db"),
-        "precision_psnr_spread_db": _get(s, "precision_psnr", "reference_spread_db"),
-    }
-    owner = {
-        "srda_train": ("srda_train_",),
-        "matmul": ("matmul_", "srda_body_share"),
-        "body": ("srda_body_",),
-        "eval": ("eval_speedup", "eval_max"),
-        "workflow": ("eval_share", "smoke_", "quick_", "per_job", "workflow_"),
-        "data": ("data_",),
-        "gpu_hours": ("paper_gpu",),
-        "precision_psnr": ("precision_psnr",),
-    }
+    read = {key: _read(s, key) for key in HEADLINE}
+    values = {key: value for key, (_, value) in read.items()}
+    tuned_keys = ("srda_train_imgs_per_s_tuned", "srda_train_tuned_config", "srda_train_speedup")
     reasons: dict[str, str] = {}
     for key, value in values.items():
         if value is not None:
             continue
-        section = next((n for n, pre in owner.items() if key.startswith(pre)), None)
+        section = read[key][0]
         if section in errors:
             reasons[key] = f"section {section} failed: {errors[section]}"
         elif section in skipped:
             reasons[key] = f"skipped: {skipped[section]}"
-        elif section is not None and section not in s:
+        elif section not in s:
             reasons[key] = f"section {section} not run"
         elif key.startswith("quick_"):
             reasons[key] = "no quick run read (--quick-results DIR)"
@@ -596,13 +592,9 @@ def headline(
             reasons[key] = "no precision check (--run-precision or --precision-results JSON)"
         elif key in ("eval_share_of_wall", "smoke_wall_s", "workflow_peak_rss_mb"):
             reasons[key] = _get(s, "workflow", "how") or "no smoke run"
-            if run and key == "eval_share_of_wall":
+            if _get(s, "workflow", "run") and key == "eval_share_of_wall":
                 reasons[key] = "the smoke run has no SR test shards to re-score"
-        elif key in (
-            "srda_train_imgs_per_s_tuned",
-            "srda_train_tuned_config",
-            "srda_train_speedup",
-        ):
+        elif key in tuned_keys:
             why = {
                 r.get("skipped") or "no timed step"
                 for r in (_get(s, "srda_train", "candidates") or {}).values()
@@ -707,234 +699,151 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-    return lines + [""]
+def _table(header: str, rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table (``header``: its cells as ``"a | b"``), cells through ``_fmt``."""
+    cells = [header.split(" | "), *([_fmt(c) for c in row] for row in rows)]
+    return [*to_markdown(cells).splitlines(), ""]
+
+
+def _section(title: str, intro: str, header: str, rows: Sequence[Sequence[Any]]) -> list[str]:
+    return [f"## {title}", "", *([intro, ""] if intro else []), *_table(header, rows)]
+
+
+def _keys(d: dict[str, Any], *keys: str) -> list[Any]:
+    return [d.get(k) for k in keys]
+
+
+def _giga(value: Any) -> float | None:
+    return value / 1e9 if value else None
 
 
 def markdown(result: dict[str, Any]) -> str:
-    s, m = result["sections"], result["machine"]
-    h = {k: result.get(k) for k in HEADLINE}
+    s, m, budget, bf16 = result["sections"], result["machine"], result["budget"], result["bf16"]
     tiny = result["mode"] == "tiny"
-    sizes = "tiny sizes: the figures say nothing about speed" if tiny else "paper sizes"
     lines = [
         "# Benchmarks",
         "",
         f"Machine: {bst.machine_line(m)}; Python {m['python']}, torchvision {m['torchvision']}.",
-        f"Run: {result['started']}, mode `{result['mode']}` ({sizes}), "
-        f"wall {result['budget']['wall_s']:.0f} s of a {_fmt(result['budget']['time_budget_s'])} s "
+        f"Run: {result['started']}, mode `{result['mode']}` "
+        f"({'tiny sizes: the figures say nothing about speed' if tiny else 'paper sizes'}), "
+        f"wall {budget['wall_s']:.0f} s of a {_fmt(budget['time_budget_s'])} s "
         f"budget; other processes kept {_fmt(m.get('other_processes_cpu_share'))} of the CPUs "
         "busy (share; above 0.1 the figures are low).",
         f"Command: `{result['command']}`",
         "",
-        f"bf16: {bf16_line(result['bf16'])}.",
-        "",
-        "## Headline",
+        f"bf16: {bf16_line(bf16)}.",
         "",
     ]
-    lines += _table(
-        ["key", "value", "meaning"],
+    nulls = result["nulls"]
+    lines += _section(
+        "Headline",
+        "",
+        "key | value | meaning",
         [
-            [f"`{k}`", h[k] if h[k] is not None else f"n/a ({result['nulls'].get(k, '')})", v]
-            for k, v in HEADLINE.items()
+            [f"`{k}`", f"n/a ({nulls.get(k, '')})" if result[k] is None else result[k], meaning]
+            for k, meaning in HEADLINE.items()
         ],
     )
-    if result["bf16"]["skipped"]:
+    if bf16["skipped"]:
         lines += ["Skipped (emulated bf16):", ""]
-        lines += [f"- {k}: {v}" for k, v in result["bf16"]["skipped"].items()] + [""]
-    lines += ["## Targets (issue 6)", ""]
-    lines += _table(
-        ["target", "measured", "met"],
-        [[t["target"], t["measured"], t["met"]] for t in result["targets"].values()],
-    )
-    st = s.get("srda_train")
-    if st:
-        lines += [
-            "## SRDA joint training: plain vs tuned",
-            "",
+        lines += [f"- {k}: {v}" for k, v in bf16["skipped"].items()] + [""]
+    targets = [_keys(t, "target", "measured", "met") for t in result["targets"].values()]
+    lines += _section("Targets (issue 6)", "", "target | measured | met", targets)
+    if st := s.get("srda_train"):
+        steps = ("images_per_second", "median_step_seconds", "timed_steps")
+        rows = [["plain", "fp32", *_keys(st["plain"], *steps), st["plain_gflops"], ""]]
+        for name, r in st["candidates"].items():
+            note = r.get("skipped") or r.get("note") or ("best" if name == st["tuned_best"] else "")
+            gflops = _giga((r.get("images_per_second") or 0) * st["train_flops_per_image"])
+            rows.append([name, r["config"]["precision"], *_keys(r, *steps), gflops, note])
+        lines += _section(
+            "SRDA joint training: plain vs tuned",
             f"{st['size']} size, ResNet{st['diag_depth']} diagnosis net, batch {st['batch']}, "
             f"HR patch {st['patch_hr']}; {st['parameters']['total']:,} parameters; "
             f"{st['train_flops_per_image'] / 1e9:.3g} GFLOP per image (forward + backward). "
             f"Tuned: {st['tuned_note']}.",
-            "",
-        ]
-        rows = [
-            [
-                "plain",
-                "fp32",
-                st["plain"]["images_per_second"],
-                st["plain"]["median_step_seconds"],
-                st["plain"]["timed_steps"],
-                st["plain_gflops"],
-                "",
-            ]
-        ]
-        for name, r in st["candidates"].items():
-            ips = r.get("images_per_second")
-            rows.append(
-                [
-                    name,
-                    r["config"]["precision"],
-                    ips,
-                    r.get("median_step_seconds"),
-                    r.get("timed_steps"),
-                    ips * st["train_flops_per_image"] / 1e9 if ips else None,
-                    r.get("skipped")
-                    or r.get("note")
-                    or ("best" if name == st["tuned_best"] else ""),
-                ]
-            )
-        lines += _table(
-            ["path", "precision", "images/s", "median s/step", "timed steps", "GFLOP/s", "note"],
+            "path | precision | images/s | median s/step | timed steps | GFLOP/s | note",
             rows,
         )
-    if s.get("methods"):
-        ms = s["methods"]
-        lines += [
-            "## Every method",
-            "",
+    if ms := s.get("methods"):
+        rows = []
+        for name, r in ms["methods"].items():
+            rows.append([name, r["sr_parameters"]])
+            for part in (r.get("train") or {}, r.get("infer") or {}):
+                ips, flops = _keys(part, "items_per_second", "flops_per_image")
+                rows[-1] += [ips, _giga(flops), part.get("gflops_achieved")]
+        lines += _section(
+            "Every method",
             f"Training: batch {ms['batch']}, HR patch {ms['patch_hr']}, fp32, Adam, the "
             f"method's trainer objective. Inference: batch {ms['infer_batch']} of "
             f"{ms['infer_lr']}x{ms['infer_lr']} LR images, no grad.",
-            "",
-        ]
-        rows = []
-        for name, r in ms["methods"].items():
-            tr, inf = r.get("train") or {}, r.get("infer") or {}
-            rows.append(
-                [
-                    name,
-                    r["sr_parameters"],
-                    tr.get("items_per_second"),
-                    tr["flops_per_image"] / 1e9 if tr.get("flops_per_image") else None,
-                    tr.get("gflops_achieved"),
-                    inf.get("items_per_second"),
-                    inf["flops_per_image"] / 1e9 if inf.get("flops_per_image") else None,
-                    inf.get("gflops_achieved"),
-                ]
-            )
-        lines += _table(
-            [
-                "method",
-                "SR params",
-                "train img/s",
-                "train GFLOP/img",
-                "train GFLOP/s",
-                "infer img/s",
-                "infer GFLOP/img",
-                "infer GFLOP/s",
-            ],
+            "method | SR params | train img/s | train GFLOP/img | train GFLOP/s | infer img/s "
+            "| infer GFLOP/img | infer GFLOP/s",
             rows,
         )
     if s.get("matmul") or s.get("body"):
         mm, body = s.get("matmul") or {}, s.get("body") or {}
-        lines += ["## Compute efficiency", ""]
-        lines += _table(
-            ["what", "GFLOP/s", "details"],
-            [
-                [
-                    "torch.mm peak (fp32)",
-                    mm.get("gflops_best"),
-                    f"n = {mm.get('n')}, best of {mm.get('repeats')}",
-                ],
-                [
-                    "SRDA body, forward + backward",
-                    body.get("gflops"),
-                    f"{body.get('blocks')} blocks x {body.get('features')} features, batch "
-                    f"{body.get('batch')}, {body.get('lr_side')}x{body.get('lr_side')}",
-                ],
-            ],
+        shape = (
+            f"{body.get('blocks')} blocks x {body.get('features')} features, batch "
+            f"{body.get('batch')}, {body.get('lr_side')}x{body.get('lr_side')}"
         )
-    if s.get("eval"):
-        e = s["eval"]
-        lines += [
-            "## Evaluation",
-            "",
+        peak = f"n = {mm.get('n')}, best of {mm.get('repeats')}"
+        rows = [["torch.mm peak (fp32)", mm.get("gflops_best"), peak]]
+        rows.append(["SRDA body, forward + backward", body.get("gflops"), shape])
+        lines += _section("Compute efficiency", "", "what | GFLOP/s | details", rows)
+    if e := s.get("eval"):
+        diff = f"{e['max_abs_diff_psnr']:.2g}, {e['max_abs_diff_ssim']:.2g}"
+        lines += _section(
+            "Evaluation",
             f"{e['images']} images of {e['size']}x{e['size']}, border crop {e['crop']}: the "
             f"suite is {e['speedup']:.3g}x faster than the scikit-image loop; the values agree "
             f"to {e['tolerance']:g} (asserted).",
-            "",
-        ]
-        lines += _table(
-            ["scorer", "seconds", "images/s", "max abs diff (PSNR, SSIM)"],
+            "scorer | seconds | images/s | max abs diff (PSNR, SSIM)",
             [
-                [
-                    "srda.metrics",
-                    e["suite_s"],
-                    e["suite_images_per_s"],
-                    f"{e['max_abs_diff_psnr']:.2g}, {e['max_abs_diff_ssim']:.2g}",
-                ],
-                ["scikit-image loop", e["skimage_s"], e["skimage_images_per_s"], "reference"],
+                ["srda.metrics", *_keys(e, "suite_s", "suite_images_per_s"), diff],
+                ["scikit-image loop", *_keys(e, "skimage_s", "skimage_images_per_s"), "reference"],
             ],
         )
-    wf = s.get("workflow")
-    if wf:
+    if wf := s.get("workflow"):
         lines += ["## Workflow", "", f"Smoke run: {wf['how']}.", ""]
-        run = wf.get("run")
-        if run:
+        startup = wf["job_startup"]["median_s"]
+        if run := wf.get("run"):
             lines += [
                 f"{run['jobs']} jobs, wall {run['wall_s']:.0f} s ({run['wall_source']}), "
-                f"{run['job_seconds_total']:.0f} s of job time; job start-up "
-                f"{wf['job_startup']['median_s']:.2f} s "
+                f"{run['job_seconds_total']:.0f} s of job time; job start-up {startup:.2f} s "
                 f"({_fmt(run.get('overhead_share_of_job_seconds'))} of job time); largest "
                 f"job {run['largest_job']} {run['peak_rss_mb']:.0f} MB; evaluation "
                 f"{_fmt(run['eval_share_of_wall'])} of wall.",
                 "",
             ]
-            lines += _table(
-                ["rule", "jobs", "total s", "mean s", "max s", "peak MB"],
-                [
-                    [r["rule"], r["jobs"], r["total_s"], r["mean_s"], r["max_s"], r["peak_rss_mb"]]
-                    for r in run["per_rule"]
-                ],
-            )
+            cols = ("rule", "jobs", "total_s", "mean_s", "max_s", "peak_rss_mb")
+            rows = [_keys(r, *cols) for r in run["per_rule"]]
+            lines += _table("rule | jobs | total s | mean s | max s | peak MB", rows)
         else:
-            lines += [f"Job start-up: {wf['job_startup']['median_s']:.2f} s.", ""]
-    if s.get("data"):
-        d = s["data"]
-        lines += [
-            "## Data stage",
-            "",
+            lines += [f"Job start-up: {startup:.2f} s.", ""]
+    if d := s.get("data"):
+        cols = ("slices", "synthesize_s", "prepare_s", "slices_per_s_total")
+        lines += _section(
+            "Data stage",
             f"Source: {d['source']}. Peak memory {d['peak_rss_mb']:.0f} MB.",
-            "",
-        ]
-        lines += _table(
-            ["dataset", "slices", "synthesize s", "prepare s", "slices/s (total)"],
-            [
-                [
-                    n,
-                    r.get("slices"),
-                    r.get("synthesize_s"),
-                    r.get("prepare_s"),
-                    r.get("slices_per_s_total"),
-                ]
-                for n, r in d["datasets"].items()
-            ],
+            "dataset | slices | synthesize s | prepare s | slices/s (total)",
+            [[n, *_keys(r, *cols)] for n, r in d["datasets"].items()],
         )
-    g = s.get("gpu_hours")
-    if g:
+    if g := s.get("gpu_hours"):
         a = g["assumptions"]
-        lines += [
-            "## Paper preset: GPU-hours estimate",
-            "",
+        parts = [[k, g["flops_by_part"][k], v] for k, v in g["gpu_hours_by_part"].items()]
+        lines += _section(
+            "Paper preset: GPU-hours estimate",
             f"**{g['gpu_hours']:,.0f} GPU-hours** on {a['gpu']} at {a['gpu_peak_tflops']:g} "
             f"TFLOP/s x {a['gpu_utilisation']:g} utilisation ({a['sustained_tflops']:g} TFLOP/s "
             f"sustained); model sizes: {a['model_sizes']}; SRDA training alone "
             f"{g['gpu_hours_srda_training']:,.1f} h.",
-            "",
-        ]
-        lines += _table(
-            ["part", "FLOPs", "GPU-hours"],
-            [[k, g["flops_by_part"][k], v] for k, v in g["gpu_hours_by_part"].items()],
+            "part | FLOPs | GPU-hours",
+            parts,
         )
-        lines += _table(
-            ["dataset", "train images", "patch", "batch"],
-            [
-                [n, r.get("images_train"), r.get("patch"), r.get("batch_size")]
-                for n, r in g["datasets"].items()
-            ],
-        )
+        cols = ("images_train", "patch", "batch_size")
+        rows = [[n, *_keys(r, *cols)] for n, r in g["datasets"].items()]
+        lines += _table("dataset | train images | patch | batch", rows)
         lines += [f"- {k}: {v}" for k, v in a.items()] + [""]
     if result["errors"]:
         lines += ["## Errors", ""] + [f"- {k}: {v}" for k, v in result["errors"].items()] + [""]
@@ -947,7 +856,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")  # the usual file mode, unlike mkstemp's 0600
     tmp.write_text(text)
     tmp.replace(path)
 
@@ -977,7 +886,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if bf16.get("note"):
         logger.info("bf16: %s", bf16["note"])
     try:
-        ctx["cfg"] = bench_methods.resolved_config(args.preset)
+        ctx["cfg"] = resolved_config(args.preset)
+        ctx["work"] = bench_methods.Workload(
+            ctx["cfg"], BENCH_DATASET, args.batch, args.patch, args.warmup, args.steps
+        )
         for i, name in enumerate(chosen, 1):
             deadline = budget.start(name)
             left = budget.remaining()
@@ -1032,14 +944,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "srda-bench harness",
         "started": started,
-        "command": " ".join(
-            shlex.quote(a)
-            for a in [
-                Path(sys.executable).name,
-                "benchmarks/harness.py",
-                *(sys.argv[1:] if argv is None else argv),
-            ]
-        ),
+        "command": command_line("benchmarks/harness.py", argv),
         "mode": "tiny" if args.tiny else "full",
         **values,
         "machine": machine,

@@ -31,6 +31,8 @@ from bench_eval import rescore_run
 from benchlib import run_snakemake
 from workflow_summary import collect, summarise
 
+from srda import layout
+
 logger = logging.getLogger("bench")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,10 +47,10 @@ def pick_results(given: Path | None, default: Path | None = None) -> tuple[Path 
     """
     default = DEFAULT_SMOKE if default is None else default
     if given is not None:
-        if not (given / "benchmarks").is_dir():
+        if not layout.benchmarks_dir(given).is_dir():
             return None, f"--smoke-results {given}: no benchmarks/ folder (not a finished run)"
         return given, f"--smoke-results {given}"
-    if (default / "benchmarks").is_dir():
+    if layout.benchmarks_dir(default).is_dir():
         return default, f"default {default} (an existing smoke run)"
     return None, (
         f"no smoke run: {default} has no benchmarks/ (run `make smoke` first, pass "
@@ -82,14 +84,14 @@ def job_startup_seconds(repeats: int = 3) -> dict[str, Any]:
 
 def _jobs_with_end_times(results_dir: Path):
     jobs = collect(results_dir)  # SystemExit when there is no benchmark file
-    paths = sorted((results_dir / "benchmarks").rglob("*.tsv"))
+    paths = sorted(layout.benchmarks_dir(results_dir).rglob("*.tsv"))
     jobs["end"] = [p.stat().st_mtime for p in paths]
     jobs["start"] = jobs["end"] - jobs["seconds"]
     return jobs
 
 
 def _slices(results_dir: Path, dataset: str) -> int | None:
-    path = results_dir / dataset / "dataset.json"
+    path = layout.dataset_json(layout.data_dir(results_dir, dataset))
     try:
         return int(sum(json.loads(path.read_text())["counts"].values()))
     except (OSError, ValueError, KeyError):

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from srda.layout import benchmarks_dir
+
 
 def collect(results_dir: Path) -> pd.DataFrame:
     rows = []
-    for path in sorted((results_dir / "benchmarks").rglob("*.tsv")):
+    for path in sorted(benchmarks_dir(results_dir).rglob("*.tsv")):
         frame = pd.read_csv(path, sep="\t")
         rule = path.parent.name if path.parent.name != "benchmarks" else path.stem
         rows.append(

@@ -383,7 +383,7 @@ def test_harness_srda_plain_and_tuned_candidates(harness_run, harness):
 def test_harness_every_method(harness_run, harness):
     _, data, _, _ = harness_run
     ms = data["sections"]["methods"]["methods"]
-    cfg = harness.bench_methods.resolved_config("smoke")
+    cfg = harness.resolved_config("smoke")
     assert list(ms) == harness.bench_methods.python_methods(cfg)
     assert "lanczos" not in ms  # an outside tool: no Python model
     for name, row in ms.items():
