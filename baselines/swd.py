@@ -81,9 +81,6 @@ from torch import nn
 from srda.models.blocks import SRNetwork, pixel_shuffle_stages
 from srda.registry import ArchSpec, per_size, register
 
-# --------------------------------------------------------------------------- shared blocks
-# (also used by baselines/srd.py: SRD's MRC-Net is built from the same authors' blocks)
-
 #: (tiny, small, paper) head width, fusion stages and ResBlocks per stage of the dual-stream
 #: backbone, the same in SWD-Net's spatial stage and SRD's MRC-Net (the authors' released 64,
 #: 3 and 4 at paper size).
@@ -104,6 +101,9 @@ SPEC = ArchSpec(
     params_1ch=3_032_708,
     train={"loss": "l1", "schedule": "step", "lr": 1e-4},
 )
+
+# --------------------------------------------------------------------------- shared blocks
+# (also used by baselines/srd.py: SRD's MRC-Net is built from the same authors' blocks)
 
 
 class SELayer(nn.Module):
