@@ -298,24 +298,27 @@ _DEGRADATIONS: dict[str, Degradation] = {}
 
 def _register(
     name: str,
-    *,
     modalities: tuple[str, ...],
     defaults: Mapping[str, Any],
     validate: Callable[[Params], Params],
-    stochastic: Callable[[Params], bool],
-    summary: str,
+    noise: str | None = None,
 ) -> Callable[[Operator], Operator]:
+    """Register the decorated operator as ``name``. ``noise``: the parameter that, set to None,
+    makes the model noise-free (None: never stochastic). The summary is the first line of the
+    operator's docstring."""
+
     def add(operator: Operator) -> Operator:
         if name in _DEGRADATIONS:
             raise ValueError(f"degradation {name!r} is registered twice")
+        doc = (operator.__doc__ or name).strip().splitlines()[0]
         _DEGRADATIONS[name] = Degradation(
             name=name,
             modalities=modalities,
             defaults=types.MappingProxyType(dict(defaults)),
             validate=validate,
-            stochastic=stochastic,
+            stochastic=lambda p: noise is not None and p[noise] is not None,
             operator=operator,
-            summary=summary,
+            summary=doc.rstrip("."),
         )
         return operator
 
@@ -507,16 +510,11 @@ def _bicubic_validate(params: Params) -> Params:
     return params
 
 
-@_register(
-    "bicubic",
-    modalities=(),
-    defaults={},
-    validate=_bicubic_validate,
-    stochastic=lambda p: False,
-    summary="MATLAB imresize(hr, 1/scale), bicubic a = -0.5 with antialiasing (the paper's LR)",
-)
+@_register("bicubic", (), {}, _bicubic_validate)
 def _bicubic(block: np.ndarray, s: int, params: Params, rng_for: RngFor) -> np.ndarray:
-    """``bicubic``: ``downscale`` (MATLAB's antialiased bicubic ``imresize``, clipped). No
+    """MATLAB imresize(hr, 1/scale), bicubic a = -0.5 with antialiasing (the paper's LR).
+
+    ``bicubic``: ``downscale`` (MATLAB's antialiased bicubic ``imresize``, clipped). No
     parameters, no noise; fits any modality. The LR protocol of the paper and of the natural
     image SR literature (see the module docstring)."""
     return downscale(block, s)
@@ -605,16 +603,11 @@ def _kspace_noise_filter(m: int, window: str | None, alpha: float) -> np.ndarray
     return _cosine_sum(freqs, weight, lag, m)
 
 
-@_register(
-    "kspace",
-    modalities=("mri",),
-    defaults=KSPACE_DEFAULTS,
-    validate=_kspace_validate,
-    stochastic=lambda p: p["snr"] is not None,
-    summary="MRI acquired at low resolution: central 1/scale of 2D k-space, magnitude image",
-)
+@_register("kspace", ("mri",), KSPACE_DEFAULTS, _kspace_validate, noise="snr")
 def _kspace(block: np.ndarray, s: int, params: Params, rng_for: RngFor) -> np.ndarray:
-    """``kspace`` (MRI): a low-resolution acquisition of the same field of view.
+    """MRI acquired at low resolution: central 1/scale of 2D k-space, magnitude image.
+
+    ``kspace`` (MRI): a low-resolution acquisition of the same field of view.
 
     Each slice's 2D k-space (its DFT) is cut to the central ``1/scale`` of each axis, which is
     what scanning fewer phase/frequency encodes over the same field of view records (Chen et
@@ -712,16 +705,11 @@ def _pet_matrix(in_len: int, s: int, sigma_px: float) -> np.ndarray:
     return mat
 
 
-@_register(
-    "pet",
-    modalities=("pet",),
-    defaults=PET_DEFAULTS,
-    validate=_pet_validate,
-    stochastic=lambda p: p["full_dose_counts"] is not None,
-    summary="PET at lower resolution and dose: Gaussian PSF, area downsampling, Poisson counts",
-)
+@_register("pet", ("pet",), PET_DEFAULTS, _pet_validate, noise="full_dose_counts")
 def _pet(block: np.ndarray, s: int, params: Params, rng_for: RngFor) -> np.ndarray:
-    """``pet`` (PET): an image-domain model of a lower-resolution, lower-dose scan.
+    """PET at lower resolution and dose: Gaussian PSF, area downsampling, Poisson counts.
+
+    ``pet`` (PET): an image-domain model of a lower-resolution, lower-dose scan.
 
     1. PSF: a Gaussian that brings the HR image's resolution ``hr_fwhm_mm`` (default 0: the HR
        image is taken as sharp) to the target ``fwhm_mm`` (default 6 mm), on HR pixels of
