@@ -75,15 +75,24 @@ def cmd_degrade(args: argparse.Namespace) -> None:
     write_degraded(Path(args.data), args.scale, s["kind"], s["params"], s["seed"], Path(args.out))
 
 
-def cmd_run_method(args: argparse.Namespace) -> None:
-    from srda.run import run_method
+def _relaunched(args: argparse.Namespace) -> bool:
+    """Data parallel over the job's GPUs: run this command again under torchrun, one process
+    per GPU, and say so (the caller then returns); False when this process is to train."""
     from srda.train import distributed
 
     processes = distributed.processes_for_gpus(args.gpus)
-    if processes > 1 and not distributed.launched_by_torchrun():  # data parallel, one per GPU
-        code = distributed.relaunch_with_torchrun(processes, args.argv)
-        if code:
-            raise SystemExit(code)
+    if processes <= 1 or distributed.launched_by_torchrun():
+        return False
+    code = distributed.relaunch_with_torchrun(processes, args.argv)
+    if code:
+        raise SystemExit(code)
+    return True
+
+
+def cmd_run_method(args: argparse.Namespace) -> None:
+    from srda.run import run_method
+
+    if _relaunched(args):
         return
     run_method(
         args.settings,
@@ -104,13 +113,8 @@ def cmd_cross_fit_data(args: argparse.Namespace) -> None:
 
 def cmd_cross_fit_method(args: argparse.Namespace) -> None:
     from srda.crossfit import run_fold
-    from srda.train import distributed
 
-    processes = distributed.processes_for_gpus(args.gpus)
-    if processes > 1 and not distributed.launched_by_torchrun():  # data parallel, as run-method
-        code = distributed.relaunch_with_torchrun(processes, args.argv)
-        if code:
-            raise SystemExit(code)
+    if _relaunched(args):
         return
     run_fold(
         args.settings,
