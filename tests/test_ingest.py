@@ -63,6 +63,13 @@ def adni_file(root: Path, ptid: str, series: str, image: str, desc: str = "MPRAG
     return save_nii(root / "ADNI" / ptid / desc / "2006-04-18_08_20_30.0" / series / name)
 
 
+def two_visits(root: Path, first: str, second: str) -> Path:
+    """One subject's two scans (series S1 and S2) with the given image ids."""
+    adni_file(root, "002_S_0295", "S1", first)
+    adni_file(root, "002_S_0295", "S2", second)
+    return root
+
+
 @pytest.fixture
 def adni(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "adni"
@@ -99,9 +106,7 @@ def test_adni_tree_with_collection_csv(adni: tuple[Path, Path], caplog) -> None:
 
 def test_adni_per_image_labels_beat_subject_labels(tmp_path: Path) -> None:
     # A converter: MCI at the first visit, AD at the second; the image id picks the row.
-    root = tmp_path / "adni"
-    adni_file(root, "002_S_0295", "S1", "I1")
-    adni_file(root, "002_S_0295", "S2", "I2")
+    root = two_visits(tmp_path / "adni", "I1", "I2")
     csv = write(
         tmp_path / "c.csv",
         "Image Data ID,Subject,Group\nI1,002_S_0295,MCI\nI2,002_S_0295,AD\n",
@@ -639,9 +644,7 @@ def test_the_start_check_leaves_other_sources_alone(folder_settings) -> None:
 
 def test_adnimerge_style_table(tmp_path: Path) -> None:
     # ADNIMERGE: PTID, DX per visit ("Dementia"), IMAGEUID as bare digits
-    root = tmp_path / "adni"
-    adni_file(root, "002_S_0295", "S1", "I101")
-    adni_file(root, "002_S_0295", "S2", "I102")
+    root = two_visits(tmp_path / "adni", "I101", "I102")
     csv = write(
         tmp_path / "ADNIMERGE.csv",
         "RID,PTID,VISCODE,DX_bl,DX,IMAGEUID\n"
