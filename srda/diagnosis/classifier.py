@@ -76,7 +76,6 @@ from tqdm import tqdm
 from srda import layout
 from srda.diagnosis.data import (
     AUGMENTS,
-    SOURCES,
     SPLITS,
     UPSAMPLE_MODES,
     BatchSampler,
@@ -93,12 +92,11 @@ from srda.models.diagnosis import DiagnosisNet
 from srda.shards import atomic_path, read_shard, write_csv
 from srda.train.checkpoint import (
     CHECKPOINT_FORMAT,
+    RunState,
     data_fingerprint,
     load_checkpoint,
     resume_point,
-    rng_state,
     save_checkpoint,
-    set_rng_state,
     trajectory,
 )
 from srda.train.csvlog import CsvLog
@@ -115,26 +113,6 @@ from srda.train.precision import (
 from srda.train.step import train_step
 
 logger = logging.getLogger(__name__)
-
-#: The data half's names, importable from here as before (srda.diagnosis.data holds them).
-__all__ = [
-    "AUGMENTS",
-    "SOURCES",
-    "SPLITS",
-    "UPSAMPLE_MODES",
-    "BatchSampler",
-    "ClassifierSettings",
-    "Predictions",
-    "SplitData",
-    "fit_and_predict",
-    "load_classifier",
-    "load_split_data",
-    "permute_labels_by_subject",
-    "predict_proba",
-    "recalibrate_bn",
-    "run_diagnosis",
-    "shard_path",
-]
 
 SELECT_ON = ("balanced_acc", "acc")
 LOG_NAME = layout.classifier_log_csv("").name
@@ -585,13 +563,9 @@ def _fit(
     plateau = Plateau(settings.until_plateau, settings.patience)
     best_scores: dict[str, float] = {}
     log = CsvLog(out_dir / LOG_NAME, columns=LOG_COLUMNS)
+    state = RunState(model, optimizer, device, log, now, steps, scaler)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"], device)
-        start = int(ckpt["step"])
+        start, seconds_before = state.restore(ckpt)
         plateau = Plateau.resumed(
             settings.until_plateau,
             settings.patience,
@@ -602,40 +576,29 @@ def _fit(
             steps,
         )
         best_scores = dict(ckpt.get("best_scores") or {})
-        seconds_before = float(ckpt.get("seconds", 0.0))
-        log.start(resume_step=start, saved=ckpt.get("log"))
         logger.info("resuming the classifier from %s at step %d of %d", last_path, start, steps)
     else:
         best_path.unlink(missing_ok=True)
         log.start()
 
-    def meta(step: int) -> dict[str, Any]:
+    def meta() -> dict[str, Any]:  # what load_classifier needs, in best.pt and last.pt
         return {
             "format": CHECKPOINT_FORMAT,
-            "step": step,
-            "steps": steps,
             "classes": classes,
             "depth": settings.depth,
             "settings": asdict(settings),
         }
 
     def checkpoint(step: int, seconds: float) -> None:
-        save_checkpoint(
-            {
-                **meta(step),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else {},
-                "best": plateau.best,
-                "best_step": plateau.best_step,
-                "plateau": plateau.counts(),
-                "best_scores": best_scores,
-                "seconds": seconds,
-                "rng": rng_state(device),
-                "trajectory": now,
-                "log": log.text(),
-            },
+        state.save(
             last_path,
+            step,
+            seconds,
+            **meta(),
+            best=plateau.best,
+            best_step=plateau.best_step,
+            plateau=plateau.counts(),
+            best_scores=best_scores,
         )
 
     logger.info(
@@ -677,7 +640,8 @@ def _fit(
             if plateau.observe(step, scores[settings.select_on]):
                 best_scores = scores
                 save_checkpoint(
-                    {**meta(step), "model": model.state_dict(), "val": scores}, best_path
+                    {"step": step, **meta(), "model": model.state_dict(), "val": scores},
+                    best_path,
                 )
             logger.info(
                 "step %d/%d: loss %.4f, val acc %.4f, balanced %.4f (best %s %.4f at %d)",
@@ -723,8 +687,8 @@ def _fit(
         logger.info("%s: classifier training already complete (%d steps)", last_path, start)
 
     weights = best_path if best_path.exists() else last_path
-    state = load_checkpoint(weights)
-    model.load_state_dict(state["model"])
+    selected = load_checkpoint(weights)
+    model.load_state_dict(selected["model"])
     recalibrate_bn(model, train, settings, device)  # no-op for best.pt (same weights, same data)
     model.eval()
     info = {
@@ -733,7 +697,7 @@ def _fit(
         "resumed_from": start or None,
         **plateau.summary(),
         "select_on": settings.select_on,
-        "best_step": plateau.best_step if best_path.exists() else int(state["step"]),
+        "best_step": plateau.best_step if best_path.exists() else int(selected["step"]),
         "best_val": plateau.best,
         "best_val_acc": best_scores.get("acc"),
         "best_val_balanced_acc": best_scores.get("balanced_acc"),

@@ -29,6 +29,7 @@ import torch
 
 from srda.errors import InputError
 from srda.shards import atomic_path
+from srda.train.csvlog import CsvLog
 
 logger = logging.getLogger(__name__)
 
@@ -194,3 +195,59 @@ def resume_point(
             int(ckpt["step"]),
         )
     return ckpt
+
+
+# --------------------------------------------------------------------------------------------
+# What both trainers save in last.pt and restore from it
+
+
+class RunState:
+    """The state of a training run that ``last.pt`` carries for every trainer: the model, the
+    optimiser (and LR scheduler, fp16 grad scaler), the torch RNG, the log so far, the run's
+    trajectory and step count. Each trainer adds its own entries (its best score, ...)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        log: CsvLog,
+        trajectory: dict[str, Any],
+        steps: int,
+        scaler: torch.amp.GradScaler | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ) -> None:
+        self.model, self.optimizer, self.device, self.log = model, optimizer, device, log
+        self.trajectory, self.steps = trajectory, steps
+        self.scaler, self.scheduler = scaler, scheduler
+
+    def save(self, path: Path, step: int, seconds: float, **extra: Any) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "step": step,
+            "steps": self.steps,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "seconds": seconds,
+            "rng": rng_state(self.device),
+            "trajectory": self.trajectory,
+            "log": self.log.text(),
+            **extra,
+        }
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        save_checkpoint(state, path)
+
+    def restore(self, ckpt: dict[str, Any]) -> tuple[int, float]:
+        """Load ``ckpt`` (from ``resume_point``) into the run; returns (its step, its seconds)."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None and ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"], self.device)
+        step = int(ckpt["step"])
+        self.log.start(resume_step=step, saved=ckpt.get("log"))
+        return step, float(ckpt.get("seconds", 0.0))

@@ -53,14 +53,12 @@ from srda.metrics import psnr
 from srda.shards import read_shard
 from srda.train import distributed
 from srda.train.checkpoint import (
-    CHECKPOINT_FORMAT,
+    RunState,
     data_fingerprint,
     load_checkpoint,
     resume_point,
     rng_preserved,
-    rng_state,
     save_checkpoint,
-    set_rng_state,
     trajectory,
 )
 from srda.train.csvlog import CsvLog
@@ -379,14 +377,9 @@ def train(
     plateau = Plateau(settings.until_plateau, settings.patience)
     last_val: float | None = None
     log = CsvLog(log_path, write=ctx.is_main)
+    state = RunState(model, optimizer, device, log, now, steps, scaler, scheduler)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"], device)
-        start = int(ckpt["step"])
+        start, seconds_before = state.restore(ckpt)
         for group in optimizer.param_groups:  # the rate of the schedule now (a raised count)
             group["lr"] = group["initial_lr"] * lr_factor(settings, start)
         plateau = Plateau.resumed(
@@ -399,8 +392,6 @@ def train(
             steps,
         )
         last_val = ckpt.get("last_val_psnr")
-        seconds_before = float(ckpt.get("seconds", 0.0))
-        log.start(resume_step=start, saved=ckpt.get("log"))
         logger.info("resuming from %s at step %d of %d", last_path, start, steps)
     else:
         if ctx.is_main:  # best.pt of an older run, or of one that died before its checkpoint
@@ -408,29 +399,17 @@ def train(
         log.start()
 
     def checkpoint(step: int, seconds: float) -> None:
-        if not ctx.is_main:
-            return
-        save_checkpoint(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "step": step,
-                "steps": steps,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else {},
-                "best_val_psnr": plateau.best,
-                "best_step": plateau.best_step,
-                "plateau": plateau.counts(),
-                "last_val_psnr": last_val,
-                "seconds": seconds,
-                "rng": rng_state(device),
-                "settings": asdict(settings),
-                "trajectory": now,
-                "log": log.text(),
-            },
-            last_path,
-        )
+        if ctx.is_main:
+            state.save(
+                last_path,
+                step,
+                seconds,
+                best_val_psnr=plateau.best,
+                best_step=plateau.best_step,
+                plateau=plateau.counts(),
+                last_val_psnr=last_val,
+                settings=asdict(settings),
+            )
 
     end = start if plateau.stopped else steps  # the last step this call may train
     if plateau.stopped:
