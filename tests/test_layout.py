@@ -40,13 +40,6 @@ TEMPLATES = re.compile(
     r"|\{\}_(hr|lr|roi)\.npy|\{\}_meta\.csv|train_crossfit\{\}\.npy)$"
     r"|/(x\{\}|seed\{\}|sr)/|_(hr|lr|roi)\.npy$|_meta\.csv$"
 )
-#: Modules still spelling paths themselves, each waiting for its owner to port it (issue 17).
-NOT_YET_PORTED = {
-    "srda/crossfit.py",
-    "srda/run.py",
-    "srda/train/trainer.py",
-    "srda/data/lowres.py",
-}
 
 
 def _text(node: ast.AST) -> str | None:
@@ -95,18 +88,10 @@ def python_files() -> list[str]:
     return sorted(str(p.relative_to(REPO)) for p in (REPO / "srda").rglob("*.py"))
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in python_files() if n != "srda/layout.py" and n not in NOT_YET_PORTED]
-)
+@pytest.mark.parametrize("name", [n for n in python_files() if n != "srda/layout.py"])
 def test_no_module_spells_a_results_path(name):
     found = path_spellings((REPO / name).read_text())
     assert not found, f"{name} spells results paths itself (use srda.layout): {found}"
-
-
-def test_the_not_yet_ported_list_holds_only_modules_that_still_spell_paths():
-    """A module ported to srda.layout leaves NOT_YET_PORTED (so the guard covers it)."""
-    ported = [n for n in NOT_YET_PORTED if not path_spellings((REPO / n).read_text())]
-    assert not ported, f"{ported} no longer spell paths: drop them from NOT_YET_PORTED"
 
 
 #: A path spelt in a rule file: f"{RESULTS}/...", a layout segment or file name.
