@@ -23,7 +23,6 @@ convolutions), data loading. Every assumption is written into the result.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import torch
@@ -147,10 +146,7 @@ def estimate(
             row["methods"][method] = m
         if rows_per_dataset:
             depth, batch = int(diag["depth"]), int(diag["batch_size"])
-            if diag.get("epochs"):
-                steps = max(1, math.ceil(diag["epochs"] * n_train / batch))
-            else:
-                steps = int(diag["steps"])
+            steps = max(1, train_steps(diag, n_train, batch))  # as the classifier counts them
             f_hr = classifier_flops_per_image(depth, hr)
             f_lr = classifier_flops_per_image(depth, lr)
             hr_rows = rows_per_dataset - native_rows
