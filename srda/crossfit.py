@@ -224,10 +224,10 @@ def _fold_number(fold_dir: Path) -> int | None:
 
 def run_fold(
     settings: dict[str, Any],
-    fold_dir: Path,
+    fold_dir: Path | str,
     scale: int,
     seed: int,
-    out_dir: Path,
+    out_dir: Path | str,
     gpus: int | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
@@ -237,12 +237,12 @@ def run_fold(
     from srda.run import (
         _dataset_info,
         build_model,
+        end_training_job,
         fit,
         sr_network,
         start_training_job,
         train_steps,
     )
-    from srda.train import distributed
     from srda.train.infer import super_resolve
 
     start = time.perf_counter()
@@ -277,11 +277,8 @@ def run_fold(
         len(heldout),
     )
     training = fit(model, fold_settings, fold_dir, scale, seed, out_dir, device)
-    if ctx.parallel:  # rank 0 alone super-resolves with the trained weights
-        distributed.barrier(ctx)
-        distributed.shutdown()
-        if not ctx.is_main:
-            return {"method": name, "fold": fold, "rank": ctx.rank, "training": training}
+    if not end_training_job(ctx):  # rank 0 alone super-resolves with the trained weights
+        return {"method": name, "fold": fold, "rank": ctx.rank, "training": training}
     super_resolve(
         sr_network(model),
         heldout_lr,

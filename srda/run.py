@@ -227,6 +227,15 @@ def start_training_job(
     return device, ctx
 
 
+def end_training_job(ctx: distributed.DistContext) -> bool:
+    """After training under data parallel: wait for every process and leave the process
+    group. True for the process that goes on (rank 0, or the only one)."""
+    if ctx.parallel:
+        distributed.barrier(ctx)
+        distributed.shutdown()
+    return ctx.is_main
+
+
 def run_method(
     settings: dict[str, Any],
     data_dir: Path,
@@ -246,11 +255,8 @@ def run_method(
     n_params = sum(p.numel() for p in sr_network(model).parameters())
     out_dir.mkdir(parents=True, exist_ok=True)
     training = fit(model, settings, data_dir, scale, seed, out_dir, device) if n_params else {}
-    if ctx.parallel:  # rank 0 alone super-resolves and scores with the trained weights
-        distributed.barrier(ctx)
-        distributed.shutdown()
-        if not ctx.is_main:
-            return {"method": settings["name"], "rank": ctx.rank, "training": training}
+    if not end_training_job(ctx):  # rank 0 alone super-resolves and scores
+        return {"method": settings["name"], "rank": ctx.rank, "training": training}
 
     sr_net = sr_network(model)
     for split in SPLITS:

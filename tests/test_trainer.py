@@ -117,6 +117,7 @@ def _settings(**kw) -> TrainSettings:
 
 
 CPU = torch.device("cpu")
+LOG = "train_log.csv"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,45 +366,15 @@ def _assert_same_run(model_a, model_b, log_a: Path, log_b: Path) -> None:
 def test_raised_steps_continue_and_equal_a_fresh_run_of_the_raised_count(
     data_dir: Path, tmp_path: Path, schedule: dict
 ) -> None:
-    fresh_model = _model()
-    train(
-        fresh_model,
-        sr_objective(),
-        None,
-        data_dir,
-        SCALE,
-        _settings(steps=12, val_every=4, **schedule),
-        tmp_path / "fresh",
-        CPU,
-    )
-    out = tmp_path / "raised"
-    train(
-        _model(),
-        sr_objective(),
-        None,
-        data_dir,
-        SCALE,
-        _settings(steps=6, val_every=4, **schedule),
-        out,
-        CPU,
-    )
-    model, objective = _model(seed=5), _counting(sr_objective())
-    summary = train(
-        model,
-        objective,
-        None,
-        data_dir,
-        SCALE,
-        _settings(steps=12, val_every=4, **schedule),
-        out,
-        CPU,
-    )
+    long, out = _settings(steps=12, val_every=4, **schedule), tmp_path / "raised"
+    fresh_model, _ = _run(data_dir, tmp_path / "fresh", long)
+    _run(data_dir, out, replace(long, steps=6))
+    objective = _counting(sr_objective())
+    model, summary = _run(data_dir, out, long, seed=5, objective=objective)
     assert summary["resumed_from"] == 6 and summary["steps"] == 12
     assert objective.calls == 6  # only the new steps ran
-    _assert_same_run(
-        fresh_model, model, tmp_path / "fresh" / "train_log.csv", out / "train_log.csv"
-    )
-    val = pd.read_csv(out / "train_log.csv").dropna(subset=["val_psnr"])["step"].tolist()
+    _assert_same_run(fresh_model, model, tmp_path / "fresh" / "train_log.csv", out / LOG)
+    val = pd.read_csv(out / LOG).dropna(subset=["val_psnr"])["step"].tolist()
     assert val == [4, 6, 8, 12]  # the log goes on; the shorter run's last step was validated
 
 
@@ -413,31 +384,19 @@ def test_a_raised_count_that_changes_the_schedule_starts_fresh(
     out = tmp_path / "run"
     for schedule in ("cosine", "step"):  # step: the default milestone steps // 2, passed at 6
         settings = _settings(steps=6, val_every=3, schedule=schedule)
-        train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU)
+        _run(data_dir, out, settings)
         caplog.clear()
         with caplog.at_level("INFO", logger="srda.train.checkpoint"):
-            summary = train(
-                _model(),
-                sr_objective(),
-                None,
-                data_dir,
-                SCALE,
-                replace(settings, steps=10),
-                out,
-                CPU,
-            )
+            _, summary = _run(data_dir, out, replace(settings, steps=10))
         assert summary["resumed_from"] is None, schedule
         assert f"steps 6 -> 10 changes the learning rate the {schedule} schedule" in caplog.text
-        assert pd.read_csv(out / "train_log.csv")["step"].tolist() == list(range(1, 11))
+        assert pd.read_csv(out / LOG)["step"].tolist() == list(range(1, 11))
     # A run interrupted before its default milestone (8 // 2) took its steps at the rates a
     # raised count gives them too: it continues.
     early = _settings(steps=8, val_every=2, schedule="step")
     with pytest.raises(_Crash):
-        train(_model(), _crash_at(sr_objective(), 3), None, data_dir, SCALE, early, out, CPU)
-    summary = train(
-        _model(), sr_objective(), None, data_dir, SCALE, replace(early, steps=20), out, CPU
-    )
-    assert summary["resumed_from"] == 2
+        _run(data_dir, out, early, objective=_crash_at(sr_objective(), 3))
+    assert _run(data_dir, out, replace(early, steps=20))[1]["resumed_from"] == 2
 
 
 def test_a_changed_trajectory_setting_starts_fresh_and_says_which(
@@ -445,54 +404,40 @@ def test_a_changed_trajectory_setting_starts_fresh_and_says_which(
 ) -> None:
     out = tmp_path / "run"
     settings = _settings(steps=4, val_every=2)
-    train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU, {"arch": "tiny"})
+    _run(data_dir, out, settings, recipe={"arch": "tiny"})
+    new = replace(settings, lr=6e-3, batch_size=2)
     cases = [
         (replace(settings, lr=6e-3), {"arch": "tiny"}, "lr 0.003 -> 0.006"),
-        (replace(settings, lr=6e-3, batch_size=2), {"arch": "tiny"}, "batch_size 4 -> 2"),
-        (replace(settings, lr=6e-3, batch_size=2), {"arch": "other"}, "recipe {'arch': 'tiny'}"),
+        (new, {"arch": "tiny"}, "batch_size 4 -> 2"),
+        (new, {"arch": "other"}, "recipe {'arch': 'tiny'}"),
     ]
-    for new, recipe, reason in cases:
+    for changed, recipe, reason in cases:
         caplog.clear()
         with caplog.at_level("INFO", logger="srda.train.checkpoint"):
-            summary = train(_model(), sr_objective(), None, data_dir, SCALE, new, out, CPU, recipe)
+            _, summary = _run(data_dir, out, changed, recipe=recipe)
         assert summary["resumed_from"] is None and "starts fresh" in caplog.text
         assert reason in caplog.text, caplog.text
     # the fresh run is a fresh run: the same as one in an empty folder
-    model_a, model_b = _model(), _model()
-    new = replace(settings, lr=6e-3, batch_size=2)
-    train(model_a, sr_objective(), None, data_dir, SCALE, new, out, CPU)
-    train(model_b, sr_objective(), None, data_dir, SCALE, new, tmp_path / "empty", CPU)
-    _assert_same_run(model_a, model_b, out / "train_log.csv", tmp_path / "empty" / "train_log.csv")
+    model_a, _ = _run(data_dir, out, new)
+    model_b, _ = _run(data_dir, tmp_path / "empty", new)
+    _assert_same_run(model_a, model_b, out / LOG, tmp_path / "empty" / LOG)
     # lowered below the checkpoint's step: fresh too; a setting that only says how often to
     # validate resumes
     caplog.clear()
     with caplog.at_level("INFO", logger="srda.train.checkpoint"):
-        summary = train(
-            _model(), sr_objective(), None, data_dir, SCALE, replace(new, steps=2), out, CPU
-        )
+        _, summary = _run(data_dir, out, replace(new, steps=2))
     assert summary["resumed_from"] is None and "steps lowered to 2" in caplog.text
-    summary = train(
-        _model(),
-        sr_objective(),
-        None,
-        data_dir,
-        SCALE,
-        replace(new, steps=2, val_every=1),
-        out,
-        CPU,
-    )
-    assert summary["resumed_from"] == 2
+    assert _run(data_dir, out, replace(new, steps=2, val_every=1))[1]["resumed_from"] == 2
 
 
 def test_changed_training_data_starts_fresh(
     data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    out = tmp_path / "run"
-    settings = _settings(steps=2, val_every=2)
-    train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU)
+    out, settings = tmp_path / "run", _settings(steps=2, val_every=2)
+    _run(data_dir, out, settings)
     _write_split(data_dir, "train", 8, seed=9)  # the cohort remade: same shapes, other images
     with caplog.at_level("INFO", logger="srda.train.checkpoint"):
-        summary = train(_model(), sr_objective(), None, data_dir, SCALE, settings, out, CPU)
+        _, summary = _run(data_dir, out, settings)
     assert summary["resumed_from"] is None and "the training data changed" in caplog.text
 
 
@@ -680,10 +625,12 @@ def _plateau_settings(**kw) -> TrainSettings:
     return _settings(**(base | kw))
 
 
-def _run(data_dir: Path, out: Path, settings: TrainSettings, seed: int = 0, objective=None):
+def _run(
+    data_dir: Path, out: Path, settings: TrainSettings, seed: int = 0, objective=None, recipe=None
+):
     objective = objective or sr_objective()
     model = _model(seed=seed)
-    return model, train(model, objective, None, data_dir, SCALE, settings, out, CPU)
+    return model, train(model, objective, None, data_dir, SCALE, settings, out, CPU, recipe)
 
 
 def test_until_plateau_stops_at_the_expected_step(data_dir, tmp_path, monkeypatch) -> None:

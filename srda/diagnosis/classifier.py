@@ -90,26 +90,10 @@ from srda.diagnosis.metrics import balanced_accuracy, prob_columns
 from srda.errors import InputError
 from srda.models.diagnosis import DiagnosisNet
 from srda.shards import atomic_path, read_shard, write_csv
-from srda.train.checkpoint import (
-    CHECKPOINT_FORMAT,
-    RunState,
-    data_fingerprint,
-    load_checkpoint,
-    resume_point,
-    save_checkpoint,
-    trajectory,
-)
+from srda.train import checkpoint, precision
 from srda.train.csvlog import CsvLog
 from srda.train.data import read_classes
 from srda.train.plateau import Plateau, restart_reason, settings_problem
-from srda.train.precision import (
-    PRECISIONS,
-    autocast,
-    deterministic_on_cpu,
-    grad_scaler,
-    resolve_flag,
-    resolve_precision,
-)
 from srda.train.step import train_step
 
 logger = logging.getLogger(__name__)
@@ -177,7 +161,10 @@ class ClassifierSettings:
             if not ok:
                 raise ValueError(f"classifier settings: {what}")
 
-        need(self.precision in PRECISIONS, f"precision {self.precision!r} not in {PRECISIONS}")
+        need(
+            self.precision in precision.PRECISIONS,
+            f"precision {self.precision!r} not in {precision.PRECISIONS}",
+        )
         need(
             isinstance(self.channels_last, bool) or self.channels_last == "auto",
             f"channels_last={self.channels_last!r}: bool or auto",
@@ -240,8 +227,8 @@ class ClassifierSettings:
         """The settings with ``auto`` precision and memory format resolved for ``device``."""
         return replace(
             self,
-            precision=resolve_precision(self.precision, device),
-            channels_last=resolve_flag(self.channels_last, device),
+            precision=precision.resolve_precision(self.precision, device),
+            channels_last=precision.resolve_flag(self.channels_last, device),
         )
 
 
@@ -281,7 +268,7 @@ def recalibrate_bn(
         for start in range(0, total, settings.batch_size):
             index = np.sort(order[positions[start : start + settings.batch_size]])
             x = _network_input(np.asarray(data.images[index]), settings, device, data.source)
-            with autocast(device, settings.precision):
+            with precision.autocast(device, settings.precision):
                 model(x)
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
@@ -329,7 +316,7 @@ def load_classifier(path: Path | str) -> tuple[DiagnosisNet, dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise InputError(path, "classifier checkpoint not found")
-    ckpt = load_checkpoint(path)
+    ckpt = checkpoint.load_checkpoint(path)
     if not isinstance(ckpt, dict) or "model" not in ckpt or "classes" not in ckpt:
         raise InputError(path, "not a classifier checkpoint (no model state or classes)")
     model = build_classifier(len(ckpt["classes"]), int(ckpt["depth"]))
@@ -360,7 +347,7 @@ def predict_proba(
         for start in tqdm(starts, desc=desc, unit="batch", disable=desc is None, leave=False):
             rows = np.asarray(data.images[start : start + settings.eval_batch_size])
             x = _network_input(rows, settings, device, data.source)
-            with autocast(device, settings.precision):
+            with precision.autocast(device, settings.precision):
                 logits = model(x)
             out.append(torch.softmax(logits.float(), dim=1).double().cpu().numpy())
     finally:
@@ -457,7 +444,7 @@ def fit_and_predict(
         splits["val"] = SplitData(train.images[:0], train.labels[:0], source=train.source)
 
     steps = settings.total_steps(len(train))
-    with deterministic_on_cpu(device), torch.random.fork_rng(devices=[]):
+    with precision.deterministic_on_cpu(device), torch.random.fork_rng(devices=[]):
         model, info = _fit(splits, classes, settings, steps, out_dir, device, resume)
         prob_test = predict_proba(model, test, settings, device, desc="predicting test")
         prob_val = (
@@ -534,13 +521,13 @@ def _fit(
         model.to(memory_format=torch.channels_last)
     params = list(model.parameters())
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    scaler = grad_scaler(settings.precision)
+    scaler = precision.grad_scaler(settings.precision)
     sampler = BatchSampler(len(train), settings.batch_size, settings.seed, settings.augment)
 
-    now = trajectory(
+    now = checkpoint.trajectory(
         asdict(settings),
         _TRAJECTORY_FREE,
-        data=data_fingerprint(
+        data=checkpoint.data_fingerprint(
             {
                 "train_images": train.images,
                 "train_labels": train.labels,
@@ -552,7 +539,7 @@ def _fit(
     )
     ckpt = None
     if resume:
-        ckpt = resume_point(
+        ckpt = checkpoint.resume_point(
             last_path,
             now,
             steps,
@@ -563,7 +550,7 @@ def _fit(
     plateau = Plateau(settings.until_plateau, settings.patience)
     best_scores: dict[str, float] = {}
     log = CsvLog(out_dir / LOG_NAME, columns=LOG_COLUMNS)
-    state = RunState(model, optimizer, device, log, now, steps, scaler)
+    state = checkpoint.RunState(model, optimizer, device, log, now, steps, scaler)
     if ckpt is not None:
         start, seconds_before = state.restore(ckpt)
         plateau = Plateau.resumed(
@@ -583,13 +570,13 @@ def _fit(
 
     def meta() -> dict[str, Any]:  # what load_classifier needs, in best.pt and last.pt
         return {
-            "format": CHECKPOINT_FORMAT,
+            "format": checkpoint.CHECKPOINT_FORMAT,
             "classes": classes,
             "depth": settings.depth,
             "settings": asdict(settings),
         }
 
-    def checkpoint(step: int, seconds: float) -> None:
+    def save_last(step: int, seconds: float) -> None:
         state.save(
             last_path,
             step,
@@ -639,7 +626,7 @@ def _fit(
             row.update({f"val_{k}": v for k, v in scores.items()})
             if plateau.observe(step, scores[settings.select_on]):
                 best_scores = scores
-                save_checkpoint(
+                checkpoint.save_checkpoint(
                     {"step": step, **meta(), "model": model.state_dict(), "val": scores},
                     best_path,
                 )
@@ -670,7 +657,7 @@ def _fit(
         row["seconds"] = round(seconds, 3)
         log.append(row)
         if (ckpt_every and step % ckpt_every == 0) or step == steps or plateau.stopped:
-            checkpoint(step, seconds)
+            save_last(step, seconds)
         bar.update(1)
         bar.set_postfix({"loss": f"{loss_value:.3g}"}, refresh=False)
         if plateau.stopped:
@@ -687,7 +674,7 @@ def _fit(
         logger.info("%s: classifier training already complete (%d steps)", last_path, start)
 
     weights = best_path if best_path.exists() else last_path
-    selected = load_checkpoint(weights)
+    selected = checkpoint.load_checkpoint(weights)
     model.load_state_dict(selected["model"])
     recalibrate_bn(model, train, settings, device)  # no-op for best.pt (same weights, same data)
     model.eval()
