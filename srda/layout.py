@@ -10,8 +10,9 @@ Read top to bottom, this module is the map of ``results_dir`` (``results/`` by d
         x{scale}/                         lr_dir: everything made from the x{scale} LR images
           {split}_lr.npy
           sr/{method}/seed{seed}/         sr_dir: one method job (run_method)
-            {split}.npy  test_metrics.csv  run.json  sr_model.pt  attention.npz  train/
-            diagnosis/                    its Table III classifier
+            {split}.npy  test_metrics.csv  run.json  sr_model.pt  attention.npz
+            train/                        train_log.csv, settings.json, checkpoints/{last,best}.pt
+            diagnosis/                    its Table III classifier (CLASSIFIER_FILES, checkpoints/)
             diagnosis_crossfit{K}/        ... learning from cross-fitted train images
             crossfit{K}/fold{f}/          the fold networks (heldout.npy, run.json, train/)
             train_crossfit{K}.npy         the folds' train images, put back in row order
@@ -278,6 +279,21 @@ def train_log_csv(sr: Folder) -> Path:
     return train_dir(sr) / "train_log.csv"
 
 
+def train_settings_json(sr: Folder) -> Path:
+    """The settings the SR network in ``train/`` was trained with (the resume rule reads it)."""
+    return train_dir(sr) / "settings.json"
+
+
+def checkpoint_dir(folder: Folder) -> Path:
+    """A trainer's checkpoints: inside ``train/`` of an SR folder, or a classifier folder."""
+    return Path(folder) / "checkpoints"
+
+
+def checkpoint(folder: Folder, which: str) -> Path:
+    """``last.pt`` (resume from it, RNG state included) or ``best.pt`` (the selected step)."""
+    return checkpoint_dir(folder) / f"{which}.pt"
+
+
 def classifier_dir(sr: Folder, cross_fit: int = 0) -> Path:
     """The Table III classifier of a method's SR images: ``diagnosis_crossfit{K}`` when its
     train images are cross-fitted (K >= 2), so both can stand side by side."""
@@ -296,6 +312,11 @@ def classifier_files(folder: Folder) -> list[Path]:
 def predictions_csv(folder: Folder) -> Path:
     """Test predictions: index, subject, label, pred and prob_<class> (Table III reads it)."""
     return Path(folder) / "predictions.csv"
+
+
+def val_predictions_csv(folder: Folder) -> Path:
+    """The same for the validation split (the selected step's)."""
+    return Path(folder) / "val_predictions.csv"
 
 
 def classifier_log_csv(folder: Folder) -> Path:

@@ -147,6 +147,16 @@ def test_classifier_folders_of_every_table3_row():
     assert layout.hr_row_dir(data, "hr", 1) == Path("r/d/diagnosis_hr/seed1")
 
 
+def test_trainers_keep_their_checkpoints_inside_their_own_folder():
+    sr = layout.sr_dir("r", "d", 4, "srda", 0)
+    last = layout.checkpoint(layout.train_dir(sr), "last")
+    assert last == Path("r/d/x4/sr/srda/seed0/train/checkpoints/last.pt")
+    best = layout.checkpoint(layout.classifier_dir(sr), "best")
+    assert best == Path("r/d/x4/sr/srda/seed0/diagnosis/checkpoints/best.pt")
+    names = {p.name for p in layout.classifier_files(".")}
+    assert layout.val_predictions_csv(".").name in names
+
+
 def test_logs_and_benchmarks_are_named_alike():
     job = layout.job_name("d", 4, "srda", 0)
     assert job == "d_x4_srda_seed0"
