@@ -62,7 +62,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +132,10 @@ _TRAJECTORY_FREE = (
 
 
 @dataclass
-class ClassifierSettings:
+class ClassifierSettings(checkpoint.RunSettings):
     """One recipe for every image source of a dataset (see the module docstring)."""
 
+    KIND = "classifier"
     depth: int = 50  # 50: the paper's ResNet50; 10 or 18 for quick runs
     steps: int | None = 1000  # optimiser steps (ignored when epochs is set)
     epochs: float | None = None  # passes over the train split; overrides steps
@@ -205,23 +206,10 @@ class ClassifierSettings:
         need(problem is None, problem or "")
         self.upsample = int(self.upsample)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ClassifierSettings:
-        """Settings from a config mapping; unknown keys are a ValueError listing them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown classifier settings {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
     def total_steps(self, n_train: int) -> int:
         if self.epochs is not None:
             return max(1, math.ceil(self.epochs * n_train / self.batch_size))
         return int(self.steps)
-
-    @property
-    def checkpoint_interval(self) -> int:
-        return self.val_every if self.checkpoint_every is None else self.checkpoint_every
 
     def for_device(self, device: torch.device) -> ClassifierSettings:
         """The settings with ``auto`` precision and memory format resolved for ``device``."""

@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,26 @@ class RunState:
         step = int(ckpt["step"])
         self.log.start(resume_step=step, saved=ckpt.get("log"))
         return step, float(ckpt.get("seconds", 0.0))
+
+
+class RunSettings:
+    """What both trainers' settings dataclasses share: built from a config mapping (unknown keys
+    are a ValueError listing them), and the interval of ``last.pt``."""
+
+    KIND = "run"  # the word the error uses ("train settings", "classifier settings")
+    val_every: int
+    checkpoint_every: int | None
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Settings from a config mapping; unknown keys are a ValueError listing them."""
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.KIND} settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps between two ``last.pt`` (default: ``val_every``; 0: only at the end)."""
+        return self.val_every if self.checkpoint_every is None else self.checkpoint_every

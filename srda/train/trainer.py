@@ -38,7 +38,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from contextlib import closing
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from srda.metrics import psnr
 from srda.shards import read_shard
 from srda.train import distributed
 from srda.train.checkpoint import (
+    RunSettings,
     RunState,
     data_fingerprint,
     load_checkpoint,
@@ -101,11 +102,12 @@ Predict = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
 @dataclass
-class TrainSettings:
+class TrainSettings(RunSettings):
     """What every method is trained with. The fairness rule: one preset gives every method
     the same ``steps``, ``batch_size`` and ``patch``; a method's own loss and schedule come only
     from its config entry."""
 
+    KIND = "train"
     steps: int
     batch_size: int
     patch: int
@@ -163,19 +165,6 @@ class TrainSettings:
             need(isinstance(value, bool) or value == "auto", f"{key}={value!r}: bool or auto")
         if self.schedule_milestones is not None:
             self.schedule_milestones = sorted(int(m) for m in self.schedule_milestones)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
-        """Settings from a config mapping; unknown keys are a ValueError listing them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown train settings {unknown}; known: {sorted(known)}")
-        return cls(**values)
-
-    @property
-    def checkpoint_interval(self) -> int:
-        return self.val_every if self.checkpoint_every is None else self.checkpoint_every
 
     def milestones(self) -> list[int]:
         if self.schedule_milestones is not None:
