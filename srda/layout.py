@@ -17,7 +17,9 @@ Read top to bottom, this module is the map of ``results_dir`` (``results/`` by d
             crossfit{K}/fold{f}/          the fold networks (heldout.npy, run.json, train/)
             train_crossfit{K}.npy         the folds' train images, put back in row order
           diagnosis_{row}/seed{seed}/     an LR reference row's classifier (lr, lr_native)
-          {degradation}/{split}_lr.npy    another degradation model's LR images (bicubic: above)
+          {degradation}/                  another LR model's images (bicubic's are above) and,
+            {split}_lr.npy                as above, everything made from them: sr/, diagnosis_*/
+            degradation.json  sr/{method}/seed{seed}/...  diagnosis_{row}/seed{seed}/
         diagnosis_{row}/seed{seed}/       an HR reference row's classifier (hr, hr_shuffled)
         crossfit{K}/                      folds.csv, fold{f}/ (each a data folder of its own)
       tables/  figures/  provenance.json
@@ -28,7 +30,9 @@ Every function returns a ``pathlib.Path`` and takes first the folder it is relat
 results folder, a data folder (``data_dir``, or a cross-fit fold, which the trainer reads like
 one), an SR folder (``sr_dir``) or a classifier folder. Called with concrete values it names a
 file for Python code; called with its defaults, Snakemake wildcards such as ``"{dataset}"``,
-it is a rule's output pattern (common.smk and the rule files use it that way).
+it is a rule's output pattern (common.smk and the rule files use it that way). The LR model
+is a folder under ``x{scale}`` except for bicubic, so in patterns it is the wildcard
+``DEG_WILDCARD``, whose value is ``deg_suffix(model)``: empty for bicubic, ``/{model}`` else.
 
 Standard library only, importing nothing of ``srda``: the Snakefile reads it at parse time.
 """
@@ -45,6 +49,8 @@ Folder = str | os.PathLike[str]
 SPLITS = ("train", "val", "test")
 #: The paper's degradation: its LR images sit in ``x{scale}/``, any other's in a folder of its own.
 BICUBIC = "bicubic"
+#: The LR model as a Snakemake wildcard: its value is "" (bicubic) or "/{model}" (deg_suffix).
+DEG_WILDCARD = "{deg}"
 #: The rows of a cross-fit fold that its network super-resolves (named like a split).
 HELDOUT = "heldout"
 #: What every classifier folder holds (srda.diagnosis.classifier writes them).
@@ -77,9 +83,11 @@ def sr_dir(
     scale: int | str = "{scale}",
     method: str = "{method}",
     seed: int | str = "{seed}",
+    degradation: str = BICUBIC,
 ) -> Path:
-    """One method job's folder (dataset, scale, method, seed): its SR shards and scores."""
-    return method_dir(data_dir(results, dataset), scale, method, seed)
+    """One method job's folder (dataset, scale, method, seed, and the LR model it trains on):
+    its SR shards and scores."""
+    return method_dir(data_dir(results, dataset), scale, method, seed, degradation)
 
 
 def tables_dir(results: Folder) -> Path:
@@ -183,12 +191,22 @@ def dataset_json(data: Folder) -> Path:
     return Path(data) / "dataset.json"
 
 
+def deg_suffix(degradation: str) -> str:
+    """The value of ``DEG_WILDCARD`` for an LR model: "" for bicubic, "/{model}" for another."""
+    return "" if degradation == BICUBIC else f"/{degradation}"
+
+
+def deg_name(suffix: str) -> str:
+    """The LR model a ``DEG_WILDCARD`` value names (``deg_suffix``'s inverse)."""
+    return suffix.lstrip("/") or BICUBIC
+
+
 def lr_dir(data: Folder, scale: int | str = "{scale}", degradation: str = BICUBIC) -> Path:
     """The folder of one scale's LR images and of everything made from them: ``x{scale}`` for
-    bicubic (the paper's), ``x{scale}/{degradation}`` for another degradation model. The one
-    place the LR folder is computed."""
-    folder = Path(data) / f"x{scale}"
-    return folder if degradation == BICUBIC else folder / degradation
+    bicubic (the paper's), ``x{scale}/{degradation}`` for another degradation model
+    (``DEG_WILDCARD`` in a pattern). The one place the LR folder is computed."""
+    suffix = degradation if degradation == DEG_WILDCARD else deg_suffix(degradation)
+    return Path(data) / f"x{scale}{suffix}"
 
 
 def lr_shard(
@@ -223,16 +241,21 @@ def method_dir(
     scale: int | str = "{scale}",
     method: str = "{method}",
     seed: int | str = "{seed}",
+    degradation: str = BICUBIC,
 ) -> Path:
     """``sr_dir`` from the data folder: where a method's SR images of this data live."""
-    return lr_dir(data, scale) / "sr" / method / f"seed{seed}"
+    return lr_dir(data, scale, degradation) / "sr" / method / f"seed{seed}"
 
 
 def lr_row_dir(
-    data: Folder, scale: int | str = "{scale}", row: str = "{row}", seed: int | str = "{seed}"
+    data: Folder,
+    scale: int | str = "{scale}",
+    row: str = "{row}",
+    seed: int | str = "{seed}",
+    degradation: str = BICUBIC,
 ) -> Path:
     """The classifier folder of a Table III reference row that reads the LR images."""
-    return lr_dir(data, scale) / f"diagnosis_{row}" / f"seed{seed}"
+    return lr_dir(data, scale, degradation) / f"diagnosis_{row}" / f"seed{seed}"
 
 
 def hr_row_dir(data: Folder, row: str = "{row}", seed: int | str = "{seed}") -> Path:
@@ -252,6 +275,12 @@ def sr_shard(sr: Folder, split: str = "{split}") -> Path:
 def sr_metrics_csv(sr: Folder) -> Path:
     """Per-image PSNR / SSIM of the test split (and inside each region where there are any)."""
     return Path(sr) / "test_metrics.csv"
+
+
+def cross_metrics_csv(sr: Folder, test_degradation: str = "{test_degradation}") -> Path:
+    """The method job's network scored on another LR model's test images (without retraining;
+    srda.cross_degradation): a cell of the cross-degradation table, in test_metrics' columns."""
+    return Path(sr) / f"test_metrics_on_{test_degradation}.csv"
 
 
 def run_json(sr: Folder) -> Path:

@@ -270,3 +270,23 @@ def test_every_job_logs_and_benchmarks_under_its_stage_by_the_same_name(smoke_cr
             assert log == layout.log_file(cfg["results_dir"], "run_method", job_name)
             method_jobs += 1
     assert method_jobs > 0
+
+
+def test_another_lr_model_has_a_folder_under_its_scale_and_a_wildcard_for_patterns():
+    data = layout.data_dir("results", "adni-mri")
+    assert layout.sr_dir("results", "adni-mri", 4, "srda", 0) == Path(
+        "results/adni-mri/x4/sr/srda/seed0"
+    )
+    assert layout.sr_dir("results", "adni-mri", 4, "srda", 0, "kspace") == Path(
+        "results/adni-mri/x4/kspace/sr/srda/seed0"
+    )
+    assert layout.lr_row_dir(data, 4, "lr", 1, "pet") == data / "x4/pet/diagnosis_lr/seed1"
+    pattern = str(layout.sr_dir("results", degradation=layout.DEG_WILDCARD))
+    assert pattern == "results/{dataset}/x{scale}{deg}/sr/{method}/seed{seed}"
+    for model in ("bicubic", "kspace", "pet"):
+        suffix = layout.deg_suffix(model)
+        assert layout.deg_name(suffix) == model
+        filled = pattern.format(dataset="d", scale=4, deg=suffix, method="m", seed=0)
+        assert Path(filled) == layout.sr_dir("results", "d", 4, "m", 0, model)
+    sr = layout.sr_dir("results", "d", 4, "m", 0, "kspace")
+    assert layout.cross_metrics_csv(sr, "bicubic") == sr / "test_metrics_on_bicubic.csv"
