@@ -17,9 +17,9 @@ Read top to bottom, this module is the map of ``results_dir`` (``results/`` by d
             crossfit{K}/fold{f}/          the fold networks (heldout.npy, run.json, train/)
             train_crossfit{K}.npy         the folds' train images, put back in row order
           diagnosis_{row}/seed{seed}/     an LR reference row's classifier (lr, lr_native)
-          {degradation}/                  another LR model's images (bicubic's are above) and,
-            {split}_lr.npy                as above, everything made from them: sr/, diagnosis_*/
-            degradation.json  sr/{method}/seed{seed}/...  diagnosis_{row}/seed{seed}/
+        x{scale}_{degradation}/           lr_dir of another LR model (bicubic's is x{scale}/):
+          {split}_lr.npy  degradation.json  its images, and as above everything made from them
+          sr/{method}/seed{seed}/  diagnosis_{row}/seed{seed}/
         diagnosis_{row}/seed{seed}/       an HR reference row's classifier (hr, hr_shuffled)
         crossfit{K}/                      folds.csv, fold{f}/ (each a data folder of its own)
       tables/  figures/  provenance.json
@@ -30,9 +30,9 @@ Every function returns a ``pathlib.Path`` and takes first the folder it is relat
 results folder, a data folder (``data_dir``, or a cross-fit fold, which the trainer reads like
 one), an SR folder (``sr_dir``) or a classifier folder. Called with concrete values it names a
 file for Python code; called with its defaults, Snakemake wildcards such as ``"{dataset}"``,
-it is a rule's output pattern (common.smk and the rule files use it that way). The LR model
-is a folder under ``x{scale}`` except for bicubic, so in patterns it is the wildcard
-``DEG_WILDCARD``, whose value is ``deg_suffix(model)``: empty for bicubic, ``/{model}`` else.
+it is a rule's output pattern (common.smk and the rule files use it that way). An LR model
+other than bicubic adds ``_{model}`` to the scale's folder name, so in patterns it is the
+wildcard ``DEG_WILDCARD``, whose value is ``deg_suffix(model)``: empty for bicubic.
 
 Standard library only, importing nothing of ``srda``: the Snakefile reads it at parse time.
 """
@@ -49,7 +49,7 @@ Folder = str | os.PathLike[str]
 SPLITS = ("train", "val", "test")
 #: The paper's degradation: its LR images sit in ``x{scale}/``, any other's in a folder of its own.
 BICUBIC = "bicubic"
-#: The LR model as a Snakemake wildcard: its value is "" (bicubic) or "/{model}" (deg_suffix).
+#: The LR model as a Snakemake wildcard: its value is "" (bicubic) or "_{model}" (deg_suffix).
 DEG_WILDCARD = "{deg}"
 #: The rows of a cross-fit fold that its network super-resolves (named like a split).
 HELDOUT = "heldout"
@@ -192,18 +192,18 @@ def dataset_json(data: Folder) -> Path:
 
 
 def deg_suffix(degradation: str) -> str:
-    """The value of ``DEG_WILDCARD`` for an LR model: "" for bicubic, "/{model}" for another."""
-    return "" if degradation == BICUBIC else f"/{degradation}"
+    """The value of ``DEG_WILDCARD`` for an LR model: "" for bicubic, "_{model}" for another."""
+    return "" if degradation == BICUBIC else f"_{degradation}"
 
 
 def deg_name(suffix: str) -> str:
     """The LR model a ``DEG_WILDCARD`` value names (``deg_suffix``'s inverse)."""
-    return suffix.lstrip("/") or BICUBIC
+    return suffix.removeprefix("_") or BICUBIC
 
 
 def lr_dir(data: Folder, scale: int | str = "{scale}", degradation: str = BICUBIC) -> Path:
     """The folder of one scale's LR images and of everything made from them: ``x{scale}`` for
-    bicubic (the paper's), ``x{scale}/{degradation}`` for another degradation model
+    bicubic (the paper's), ``x{scale}_{degradation}`` for another degradation model
     (``DEG_WILDCARD`` in a pattern). The one place the LR folder is computed."""
     suffix = degradation if degradation == DEG_WILDCARD else deg_suffix(degradation)
     return Path(data) / f"x{scale}{suffix}"

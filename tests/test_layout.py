@@ -135,7 +135,7 @@ def test_patterns_and_concrete_paths_are_the_same_function():
 
 def test_bicubic_lr_stays_at_the_scale_folder_another_degradation_gets_its_own():
     assert layout.lr_shard("r/d", 4, "test") == Path("r/d/x4/test_lr.npy")
-    assert layout.lr_shard("r/d", 4, "test", "kspace") == Path("r/d/x4/kspace/test_lr.npy")
+    assert layout.lr_shard("r/d", 4, "test", "kspace") == Path("r/d/x4_kspace/test_lr.npy")
 
 
 def test_classifier_folders_of_every_table3_row():
@@ -278,9 +278,9 @@ def test_another_lr_model_has_a_folder_under_its_scale_and_a_wildcard_for_patter
         "results/adni-mri/x4/sr/srda/seed0"
     )
     assert layout.sr_dir("results", "adni-mri", 4, "srda", 0, "kspace") == Path(
-        "results/adni-mri/x4/kspace/sr/srda/seed0"
+        "results/adni-mri/x4_kspace/sr/srda/seed0"
     )
-    assert layout.lr_row_dir(data, 4, "lr", 1, "pet") == data / "x4/pet/diagnosis_lr/seed1"
+    assert layout.lr_row_dir(data, 4, "lr", 1, "pet") == data / "x4_pet/diagnosis_lr/seed1"
     pattern = str(layout.sr_dir("results", degradation=layout.DEG_WILDCARD))
     assert pattern == "results/{dataset}/x{scale}{deg}/sr/{method}/seed{seed}"
     for model in ("bicubic", "kspace", "pet"):
