@@ -538,18 +538,10 @@ def _fit(
     plateau = Plateau(settings.until_plateau, settings.patience)
     best_scores: dict[str, float] = {}
     log = CsvLog(out_dir / LOG_NAME, columns=LOG_COLUMNS)
-    state = checkpoint.RunState(model, optimizer, device, log, now, steps, scaler)
+    state = checkpoint.RunState(model, optimizer, device, log, now, steps, plateau, scaler=scaler)
     if ckpt is not None:
         start, seconds_before = state.restore(ckpt)
-        plateau = Plateau.resumed(
-            settings.until_plateau,
-            settings.patience,
-            ckpt.get("best"),
-            ckpt.get("best_step"),
-            ckpt.get("plateau"),
-            start,
-            steps,
-        )
+        plateau = state.plateau
         best_scores = dict(ckpt.get("best_scores") or {})
         logger.info("resuming the classifier from %s at step %d of %d", last_path, start, steps)
     else:
@@ -565,16 +557,7 @@ def _fit(
         }
 
     def save_last(step: int, seconds: float) -> None:
-        state.save(
-            last_path,
-            step,
-            seconds,
-            **meta(),
-            best=plateau.best,
-            best_step=plateau.best_step,
-            plateau=plateau.counts(),
-            best_scores=best_scores,
-        )
+        state.save(last_path, step, seconds, **meta(), best_scores=best_scores)
 
     logger.info(
         "classifier: ResNet%d, %d classes, %d train / %d val images of %s, %d steps of %d",
@@ -712,14 +695,19 @@ def run_diagnosis(
     sr_seed: int = 0,
     device: torch.device | str = "cpu",
     train_images: Path | str | None = None,
+    degradation: str = layout.BICUBIC,
 ) -> Predictions:
     """Table III for one row: classify ``source`` (``hr``, ``lr`` or ``sr`` with ``method``
-    and its SR seed ``sr_seed``) of the dataset in ``data_dir``. ``train_images``: a shard
-    that replaces the train split's images (``diagnosis.cross_fit``: out-of-fold SR output)."""
+    and its SR seed ``sr_seed``) of the dataset in ``data_dir``, the LR and SR images of the
+    LR model ``degradation``. ``train_images``: a shard that replaces the train split's
+    images (``diagnosis.cross_fit``: out-of-fold SR output)."""
     classes = read_classes(Path(data_dir))
     splits = {
         split: load_split_data(
-            data_dir, split, shard_path(data_dir, split, source, scale, method, sr_seed), classes
+            data_dir,
+            split,
+            shard_path(data_dir, split, source, scale, method, sr_seed, degradation),
+            classes,
         )
         for split in SPLITS
     }

@@ -31,6 +31,7 @@ import torch
 from srda.errors import InputError
 from srda.shards import atomic_path
 from srda.train.csvlog import CsvLog
+from srda.train.plateau import Plateau
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +206,8 @@ def resume_point(
 class RunState:
     """The state of a training run that ``last.pt`` carries for every trainer: the model, the
     optimiser (and LR scheduler, fp16 grad scaler), the torch RNG, the log so far, the run's
-    trajectory and step count. Each trainer adds its own entries (its best score, ...)."""
+    trajectory and step count, the best validation score (as ``best_key``), its step and the
+    plateau count. Each trainer adds its own entries."""
 
     def __init__(
         self,
@@ -215,11 +217,14 @@ class RunState:
         log: CsvLog,
         trajectory: dict[str, Any],
         steps: int,
+        plateau: Plateau,
+        best_key: str = "best",
         scaler: torch.amp.GradScaler | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     ) -> None:
         self.model, self.optimizer, self.device, self.log = model, optimizer, device, log
         self.trajectory, self.steps = trajectory, steps
+        self.plateau, self.best_key = plateau, best_key  # the best score is saved as best_key
         self.scaler, self.scheduler = scaler, scheduler
 
     def save(self, path: Path, step: int, seconds: float, **extra: Any) -> None:
@@ -234,6 +239,9 @@ class RunState:
             "rng": rng_state(self.device),
             "trajectory": self.trajectory,
             "log": self.log.text(),
+            self.best_key: self.plateau.best,
+            "best_step": self.plateau.best_step,
+            "plateau": self.plateau.counts(),
             **extra,
         }
         if self.scheduler is not None:
@@ -241,7 +249,8 @@ class RunState:
         save_checkpoint(state, path)
 
     def restore(self, ckpt: dict[str, Any]) -> tuple[int, float]:
-        """Load ``ckpt`` (from ``resume_point``) into the run; returns (its step, its seconds)."""
+        """Load ``ckpt`` (from ``resume_point``) into the run, the plateau count under this
+        run's stopping rule included; returns (its step, its seconds)."""
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None:
@@ -251,6 +260,15 @@ class RunState:
         set_rng_state(ckpt["rng"], self.device)
         step = int(ckpt["step"])
         self.log.start(resume_step=step, saved=ckpt.get("log"))
+        self.plateau = Plateau.resumed(
+            self.plateau.enabled,
+            self.plateau.patience,
+            ckpt.get(self.best_key),
+            ckpt.get("best_step"),
+            ckpt.get("plateau"),
+            step,
+            self.steps,
+        )
         return step, float(ckpt.get("seconds", 0.0))
 
 

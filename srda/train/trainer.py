@@ -182,9 +182,11 @@ def lr_factor(settings: TrainSettings, done: int) -> float:
     return 1.0
 
 
-def _load_val(data_dir: Path, scale: int, cap: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _load_val(
+    data_dir: Path, scale: int, cap: int | None, degradation: str = layout.BICUBIC
+) -> tuple[np.ndarray, np.ndarray]:
     hr = read_shard(layout.hr_shard(data_dir, "val"))
-    lr_path = layout.lr_shard(data_dir, scale, "val")
+    lr_path = layout.lr_shard(data_dir, scale, "val", degradation)
     lr = read_shard(lr_path)
     if len(lr) != len(hr):
         raise InputError(lr_path, f"{len(lr)} LR images for {len(hr)} HR validation images")
@@ -280,8 +282,10 @@ def train(
     out_dir: Path,
     device: torch.device,
     recipe: Mapping[str, Any] | None = None,
+    degradation: str = layout.BICUBIC,
 ) -> dict[str, Any]:
-    """Train ``model`` on ``data_dir``'s train split, validating on its val split.
+    """Train ``model`` on ``data_dir``'s train split, validating on its val split, with the LR
+    images of the LR model ``degradation``.
 
     Resumes from ``out_dir/checkpoints/last.pt`` by the resume rule (``srda.train.checkpoint``):
     ``recipe`` is what else shapes the trajectory (``srda.run`` passes the model's architecture
@@ -329,11 +333,11 @@ def train(
     log_path = out_dir / LOG_NAME
     ckpt_dir.mkdir(parents=True, exist_ok=True)
 
-    hr, lr, labels, _classes = load_split(data_dir, "train", scale)
+    hr, lr, labels, _classes = load_split(data_dir, "train", scale, degradation)
     sampler = PatchSampler(
         hr, lr, labels, settings.patch, scale, settings.batch_size, settings.seed, settings.augment
     )
-    val_lr, val_hr = _load_val(data_dir, scale, settings.val_images)
+    val_lr, val_hr = _load_val(data_dir, scale, settings.val_images, degradation)
     if not len(val_hr):
         logger.warning("no validation images: best.pt will not be written")
 
@@ -366,20 +370,14 @@ def train(
     plateau = Plateau(settings.until_plateau, settings.patience)
     last_val: float | None = None
     log = CsvLog(log_path, write=ctx.is_main)
-    state = RunState(model, optimizer, device, log, now, steps, scaler, scheduler)
+    state = RunState(
+        model, optimizer, device, log, now, steps, plateau, "best_val_psnr", scaler, scheduler
+    )
     if ckpt is not None:
         start, seconds_before = state.restore(ckpt)
+        plateau = state.plateau
         for group in optimizer.param_groups:  # the rate of the schedule now (a raised count)
             group["lr"] = group["initial_lr"] * lr_factor(settings, start)
-        plateau = Plateau.resumed(
-            settings.until_plateau,
-            settings.patience,
-            ckpt.get("best_val_psnr"),
-            ckpt.get("best_step"),
-            ckpt.get("plateau"),
-            start,
-            steps,
-        )
         last_val = ckpt.get("last_val_psnr")
         logger.info("resuming from %s at step %d of %d", last_path, start, steps)
     else:
@@ -389,16 +387,7 @@ def train(
 
     def checkpoint(step: int, seconds: float) -> None:
         if ctx.is_main:
-            state.save(
-                last_path,
-                step,
-                seconds,
-                best_val_psnr=plateau.best,
-                best_step=plateau.best_step,
-                plateau=plateau.counts(),
-                last_val_psnr=last_val,
-                settings=asdict(settings),
-            )
+            state.save(last_path, step, seconds, last_val_psnr=last_val, settings=asdict(settings))
 
     end = start if plateau.stopped else steps  # the last step this call may train
     if plateau.stopped:
