@@ -776,3 +776,29 @@ def test_a_stricter_stopping_rule_restarts_only_a_run_it_would_have_stopped_earl
     assert not restart_needed(True, 2, None, 48)  # no counts saved: nothing to judge
     with pytest.raises(ValueError, match="until_plateau needs val_every"):
         _settings(until_plateau=True, val_every=0)
+
+
+def test_csv_log_widens_keeps_text_and_resumes_from_a_checkpoints_copy(tmp_path: Path) -> None:
+    from srda.train.csvlog import CsvLog
+
+    path = tmp_path / "log.csv"
+    log = CsvLog(path).start()
+    log.append({"step": 1, "loss": 0.1, "val": None})
+    log.append({"step": 2, "loss": 1 / 3, "val": 5.0, "extra": 7})  # a later term widens
+    assert path.read_text().splitlines() == [
+        "step,loss,val,extra",
+        "1,0.1,,",
+        f"2,{1 / 3!r},5.0,7",
+    ]
+    saved = log.text()
+    log.append({"step": 3, "loss": 0.2})
+    path.unlink()  # as Snakemake removes a declared output before a rerun
+    again = CsvLog(path).start(resume_step=2, saved=saved)
+    again.append({"step": 3, "loss": 0.25})
+    assert pd.read_csv(path)["loss"].tolist() == [0.1, 1 / 3, 0.25]
+    fixed = CsvLog(tmp_path / "fixed.csv", columns=("step", "loss")).start()
+    assert (tmp_path / "fixed.csv").read_text().strip() == "step,loss"  # header at once
+    with pytest.raises(ValueError, match="not among"):
+        fixed.append({"step": 1, "acc": 0.5})
+    with pytest.raises(InputError, match="columns"):
+        CsvLog(tmp_path / "fixed.csv", columns=("step", "acc")).start(resume_step=1)
