@@ -210,16 +210,17 @@ def class_indices(
 
 
 def load_split(
-    data_dir: Path, split: str, scale: int
+    data_dir: Path, split: str, scale: int, degradation: str = layout.BICUBIC
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """``(hr, lr, labels, classes)`` of one split; shards memory-mapped, labels as class indices.
+    """``(hr, lr, labels, classes)`` of one split, the LR images of the LR model
+    ``degradation``; shards memory-mapped, labels as class indices.
 
     Labels of ``{split}_meta.csv`` are mapped through the ordered ``classes`` of
     ``dataset.json``; a label outside them is an InputError naming both files.
     """
     data_dir = Path(data_dir)
     hr_path = layout.hr_shard(data_dir, split)
-    lr_path = layout.lr_shard(data_dir, scale, split)
+    lr_path = layout.lr_shard(data_dir, scale, split, degradation)
     meta_path = layout.meta_csv(data_dir, split)
     hr = read_shard(hr_path)
     lr = read_shard(lr_path)
