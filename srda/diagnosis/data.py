@@ -73,17 +73,20 @@ def shard_path(
     scale: int = 4,
     method: str | None = None,
     seed: int = 0,
+    degradation: str = layout.BICUBIC,
 ) -> Path:
-    """The image shard of ``split`` for a source: ``hr``, ``lr`` (x``scale``) or ``sr``
-    (``method``'s output at x``scale`` for SR training seed ``seed``)."""
+    """The image shard of ``split`` for a source: ``hr``, ``lr`` (x``scale``, of the LR model
+    ``degradation``) or ``sr`` (``method``'s output at x``scale`` for SR training seed
+    ``seed``, trained on and applied to that model's LR images)."""
     if source == "hr":
         return layout.hr_shard(data_dir, split)
     if source == "lr":
-        return layout.lr_shard(data_dir, scale, split)
+        return layout.lr_shard(data_dir, scale, split, degradation)
     if source == "sr":
         if not method:
             raise ValueError("source 'sr' needs the method whose output to classify")
-        return layout.sr_shard(layout.method_dir(data_dir, scale, method, seed), split)
+        sr = layout.method_dir(data_dir, scale, method, seed, degradation)
+        return layout.sr_shard(sr, split)
     raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
 
 
