@@ -24,6 +24,7 @@ wildcard_constraints:
     scale=r"\d+",
     seed=r"\d+",
     split="|".join(SPLITS),
+    deg=deg_values([BICUBIC, *MADE_DEGRADATIONS]),
 
 
 include: "workflow/rules/data.smk"

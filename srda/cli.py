@@ -33,6 +33,7 @@ DATA_DIR = _help(layout.data_dir(RESULTS))
 SR_DIR = _help(layout.sr_dir(RESULTS))
 CROSS_FIT_DATA = _help(layout.crossfit_data_dir(DATA_DIR, "{K}"))
 CROSS_FIT_SR = _help(layout.crossfit_sr_dir(SR_DIR, "{K}"))
+DEGRADATION_HELP = "the LR model whose images to use (rule degrade made them; default bicubic)"
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -89,6 +90,30 @@ def _relaunched(args: argparse.Namespace) -> bool:
     return True
 
 
+def cmd_cross_score(args: argparse.Namespace) -> None:
+    import torch
+
+    from srda.cross_degradation import score_on
+    from srda.train.infer import pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    score_on(
+        Path(args.model),
+        Path(args.data),
+        Path(args.lr),
+        args.scale,
+        Path(args.out),
+        pick_device(args.gpus),
+    )
+
+
+def cmd_table_cross(args: argparse.Namespace) -> None:
+    from srda.report.cross_degradation import write_cross_table
+
+    write_cross_table(args.settings, Path(args.tables_dir), Path(args.figures_dir))
+
+
 def cmd_run_method(args: argparse.Namespace) -> None:
     from srda.run import run_method
 
@@ -102,6 +127,7 @@ def cmd_run_method(args: argparse.Namespace) -> None:
         Path(args.out),
         args.gpus,
         args.threads,
+        args.degradation,
     )
 
 
@@ -169,6 +195,7 @@ def cmd_diagnose(args: argparse.Namespace) -> None:
         sr_seed=args.seed,
         device=device,
         train_images=args.train_images,
+        degradation=args.degradation,
     )
 
 
@@ -326,10 +353,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_degrade)
 
+    p = sub.add_parser(
+        "cross-score", help="a method job's network scored on another LR model's test images"
+    )
+    p.add_argument("--model", required=True, help=_help(layout.sr_model(SR_DIR)))
+    p.add_argument("--data", required=True, help=DATA_DIR)
+    p.add_argument("--lr", required=True, help="the test LR shard of the other LR model")
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--out", required=True, help=_help(layout.cross_metrics_csv(SR_DIR)))
+    p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=cmd_cross_score)
+
+    p = sub.add_parser(
+        "table-cross-degradation",
+        help="each method trained on one LR model and scored on each (table and heat maps)",
+    )
+    p.add_argument("--settings", type=_json, required=True)
+    p.add_argument("--tables-dir", required=True, help=_help(layout.tables_dir(RESULTS)))
+    p.add_argument("--figures-dir", required=True, help=_help(layout.figures_dir(RESULTS)))
+    p.set_defaults(func=cmd_table_cross)
+
     p = sub.add_parser("run-method", help="train (if needed), super-resolve and score one method")
     p.add_argument("--settings", type=_json, required=True, help="the method's job settings")
     p.add_argument("--data", required=True, help=DATA_DIR)
     p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--degradation", default=layout.BICUBIC, help=DEGRADATION_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help=SR_DIR)
     p.add_argument("--gpus", type=int, default=None, help="GPUs given to this job (0: CPU)")
@@ -375,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, choices=("sr", "lr", "hr"))
     p.add_argument("--method", help="the SR method whose output to classify (source sr)")
     p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--degradation", default=layout.BICUBIC, help=DEGRADATION_HELP)
     p.add_argument("--seed", type=int, default=0, help="SR seed of the images and the classifier")
     p.add_argument("--out", required=True, help="folder for predictions.csv and the logs")
     p.add_argument(

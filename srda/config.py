@@ -272,6 +272,13 @@ def resolve(config: dict[str, Any], schema_path: Path | str = SCHEMA_PATH) -> di
             raise ConfigError("config", f"leakage.methods: unknown method '{m}'")
     if out["gpus_per_job"] == "auto":
         out["gpus_per_job"] = detect_gpus()
+    others = sorted({g for ds in datasets.values() for g in ds["degradations"]} - {"bicubic"})
+    if others and out["diagnosis"]["cross_fit"] >= 2:
+        raise ConfigError(
+            "config",
+            f"diagnosis.cross_fit: cross-fitting uses the bicubic LR images only; run it with "
+            f"degradations: [bicubic] (here also {', '.join(others)})",
+        )
     fractions = out["split_fractions"]
     if not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6):
         raise ConfigError("config", f"split_fractions: {fractions} must sum to 1")
@@ -372,9 +379,12 @@ def leakage_config(
 ) -> dict[str, Any]:
     """The raw configuration of the leakage study's other run (``split``, in ``results_dir``):
     only the split, the results folder, the methods and the reference rows differ from the
-    main run's ``raw`` configuration."""
+    main run's ``raw`` configuration, and the LR model is the paper's (bicubic) alone."""
     out = copy.deepcopy(raw)
     out.update(split=split, results_dir=results_dir, run_methods=list(leakage["methods"]))
+    out["degradations"] = ["bicubic"]
+    for entry in out.get("datasets", {}).values():
+        entry.pop("degradations", None)
     diagnosis = out["diagnosis"] = dict(out.get("diagnosis") or {})
     rows = diagnosis["rows"] = copy.deepcopy(diagnosis.get("rows") or {})
     for row in REFERENCE_ROWS:

@@ -64,17 +64,19 @@ def diagnosis_dir(
     source: str,
     seed: int | str,
     cross_fit: int = 0,
+    degradation: str = layout.BICUBIC,
 ) -> Path:
     """The folder of one Table III row's classifier: a reference row's, or a method's inside
     its SR output folder (``diagnosis_crossfit{K}`` when it learns from cross-fitted train
     images, so the in-sample and cross-fitted classifiers can stand side by side). HR rows do
-    not depend on the scale."""
+    not depend on the scale or the LR model (``degradation``)."""
     data = layout.data_dir(results_dir, dataset)
     row = REFERENCE_ROWS.get(source)
     if row is None:
-        return layout.classifier_dir(layout.method_dir(data, scale, source, seed), cross_fit)
+        sr = layout.method_dir(data, scale, source, seed, degradation)
+        return layout.classifier_dir(sr, cross_fit)
     if row.per_scale:
-        return layout.lr_row_dir(data, scale, source, seed)
+        return layout.lr_row_dir(data, scale, source, seed, degradation)
     return layout.hr_row_dir(data, source, seed)
 
 
@@ -86,11 +88,12 @@ def classifier_dir(
     seed: int | str,
     cross_fitted: Sequence[str] = (),
     cross_fit: int = 0,
+    degradation: str = layout.BICUBIC,
 ) -> Path:
     """The classifier folder Table III reads for a row: ``diagnosis_dir``, cross-fitted
     (``diagnosis.cross_fit: K``) for the methods listed in ``cross_fitted``."""
     folds = cross_fit if source in cross_fitted else 0
-    return diagnosis_dir(results_dir, dataset, scale, source, seed, folds)
+    return diagnosis_dir(results_dir, dataset, scale, source, seed, folds, degradation)
 
 
 def table_order(rows: list[str], methods: list[str]) -> list[str]:

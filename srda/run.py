@@ -99,6 +99,7 @@ def fit(
     seed: int,
     out_dir: Path,
     device: torch.device,
+    degradation: str = layout.BICUBIC,
 ) -> dict[str, Any]:
     from srda.train.losses import joint_objective, predict_sr, sr_objective
     from srda.train.trainer import TrainSettings, load_weights, train
@@ -136,7 +137,16 @@ def fit(
         (train_dir / "settings.json").write_text(json.dumps(stamp, sort_keys=True))
     recipe = training_recipe(model, settings)
     summary = train(
-        model, objective, predict, data_dir, scale, run_settings, train_dir, device, recipe
+        model,
+        objective,
+        predict,
+        data_dir,
+        scale,
+        run_settings,
+        train_dir,
+        device,
+        recipe,
+        degradation,
     )
     if summary.get("trained") and ctx.is_main:
         load_weights(model, summary["weights"])
@@ -166,13 +176,19 @@ def save_sr_model(sr_net: nn.Module, settings: dict[str, Any], scale: int, path:
 
 @torch.no_grad()
 def save_attention(
-    model: nn.Module, data_dir: Path, scale: int, out_path: Path, device: torch.device
+    model: nn.Module,
+    data_dir: Path,
+    scale: int,
+    out_path: Path,
+    device: torch.device,
+    degradation: str = layout.BICUBIC,
 ) -> None:
     """Both attention maps of the first test images (SRDA with attention only)."""
     sr_net = sr_network(model)
     if not getattr(model, "diag_net", None) or not hasattr(sr_net, "forward_with_attention"):
         return
-    lr = np.array(read_shard(layout.lr_shard(data_dir, scale, "test"))[:ATTENTION_IMAGES])
+    test_lr = read_shard(layout.lr_shard(data_dir, scale, "test", degradation))
+    lr = np.array(test_lr[:ATTENTION_IMAGES])
     model.eval()
     out = model(torch.from_numpy(lr)[:, None].to(device))
     if out.get("sr_attention") is None or out.get("diag_attention") is None:
@@ -244,7 +260,10 @@ def run_method(
     out_dir: Path,
     gpus: int | None = None,
     threads: int | None = None,
+    degradation: str = layout.BICUBIC,
 ) -> dict[str, Any]:
+    """Train (if the method learns) on the LR images of the LR model ``degradation``,
+    super-resolve that model's train / val / test images and score the test split."""
     start = time.perf_counter()
     device, ctx = start_training_job(seed, gpus, threads)
     slurm_job = os.environ.get("SLURM_JOB_ID")
@@ -254,7 +273,11 @@ def run_method(
     model = build_model(settings, scale, num_classes=len(info["classes"]))
     n_params = sum(p.numel() for p in sr_network(model).parameters())
     out_dir.mkdir(parents=True, exist_ok=True)
-    training = fit(model, settings, data_dir, scale, seed, out_dir, device) if n_params else {}
+    training = (
+        fit(model, settings, data_dir, scale, seed, out_dir, device, degradation)
+        if n_params
+        else {}
+    )
     if not end_training_job(ctx):  # rank 0 alone super-resolves and scores
         return {"method": settings["name"], "rank": ctx.rank, "training": training}
 
@@ -262,18 +285,19 @@ def run_method(
     for split in SPLITS:
         super_resolve(
             sr_net,
-            layout.lr_shard(data_dir, scale, split),
+            layout.lr_shard(data_dir, scale, split, degradation),
             layout.sr_shard(out_dir, split),
             device,
             batch_size=settings["batch_size"],
             desc=f"{settings['name']} {split}",
         )
     save_sr_model(sr_net, settings, scale, layout.sr_model(out_dir))
-    save_attention(model, data_dir, scale, layout.attention_npz(out_dir), device)
+    save_attention(model, data_dir, scale, layout.attention_npz(out_dir), device, degradation)
     scores = score_method(data_dir, scale, out_dir)
     summary = {
         "method": settings["name"],
         "scale": scale,
+        "degradation": degradation,
         "seed": seed,
         "device": str(device),
         "host": socket.gethostname(),

@@ -372,6 +372,7 @@ def test_each_dataset_takes_the_degradations_that_fit_its_modality(base_config):
         ({"degradation_params": {"pet": {"dose": 2.0}}}, "datasets.adni-pet: degradation 'pet'"),
         ({"degradation_params": {"kspace": {"sn": 30}}}, "has no parameter 'sn'"),
         ({"degradation_params": {"blur": {}}}, "degradation_params: unknown degradation 'blur'"),
+        ({"diagnosis": {"cross_fit": 2}}, "cross-fitting uses the bicubic LR images only"),
     ],
 )
 def test_degradation_mistakes_are_named(base_config, change, needle):

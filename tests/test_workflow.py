@@ -48,6 +48,7 @@ def test_smoke_preset_writes_table1_for_all_datasets(smoke_run):
     assert list(table.columns) == [
         "dataset",
         "scale",
+        "degradation",
         "method",
         "seed",
         "level",
@@ -63,6 +64,7 @@ def test_smoke_preset_writes_table1_for_all_datasets(smoke_run):
     ]
     # 20 steps validated at 10 and 20: every learned row is judged, and nearly all are still
     # improving (a transient plateau, e.g. SRD's, can look converged); untrained rows are empty
+    assert set(table["degradation"]) == {"bicubic"}  # the paper's LR model, the default
     untrained = table["method"].isin(["bicubic", "lanczos"])
     assert table.loc[untrained, "converged"].isna().all()
     learned = table[~untrained]
@@ -245,6 +247,23 @@ def test_changing_one_dataset_reruns_only_its_jobs(smoke_run):
 
 
 @pytest.mark.slow
+def test_every_diagnose_job_classifies_its_own_rows_images(smoke_run):
+    # the four diagnose rules are made in one loop: each must run its own command
+    logs = sorted((smoke_run / "results/logs/diagnose").glob("*.log"))
+    seen = {"sr": 0, "lr": 0, "hr": 0}
+    for log in logs:
+        source, method = re.search(r"diagnosis of (\w+) \((\S+)\)", log.read_text()).groups()
+        seen[source] += 1
+        if source == "sr":
+            assert f"_x4_{method}_seed0" in log.name, log.name
+        elif source == "lr":
+            assert re.search(r"_x4_lr(_native)?_seed0", log.name), log.name
+        else:
+            assert re.search(r"_hr(_shuffled)?_seed0", log.name), log.name
+    assert seen["sr"] == 3 * 13 and seen["lr"] == 3 * 2 and seen["hr"] == 3 * 2
+
+
+@pytest.mark.slow
 def test_cross_fit_trains_fold_networks_and_a_classifier_beside_the_in_sample_one(smoke_run):
     # the smoke run's data and SR jobs are reused: only the folds, their SR networks and the
     # cross-fitted classifier run. Runs after the tests that expect the smoke tree untouched
@@ -263,6 +282,31 @@ def test_cross_fit_trains_fold_networks_and_a_classifier_beside_the_in_sample_on
     )
     table = pd.read_csv(smoke_run / "results/tables/table3_diagnosis.csv")
     assert set(table["method"]) >= {"bicubic", "imdn", "lr", "hr"}
+
+
+@pytest.mark.slow
+def test_a_second_lr_model_trains_every_method_on_it_and_writes_the_cross_table(smoke_run):
+    # the smoke run's bicubic jobs are reused: only k-space LR, its networks, their cross
+    # scores and classifiers run (after the cross-fit test, which also rewrites the tables)
+    args = ["--config", "preset=smoke", "degradations=[bicubic,kspace]"]
+    args += ["run_datasets=[demented-mri]", "run_methods=[bicubic,srda_base,lanczos]"]
+    snakemake(smoke_run, "--cores", "2", *args)
+    data = smoke_run / "results/demented-mri"
+    assert json.loads((data / "x4_kspace/degradation.json").read_text())["kind"] == "kspace"
+    assert (data / "x4_kspace/sr/srda_base/seed0/diagnosis/predictions.csv").exists()
+    assert not (data / "x4_kspace/sr/lanczos").exists()  # outside tools see bicubic only
+    cross = pd.read_csv(smoke_run / "results/tables/table_cross_degradation.csv")
+    psnr = cross[cross["metric"] == "psnr"]
+    assert set(psnr["method"]) == {"bicubic", "srda_base"} and len(psnr) == 2 * 4
+    # the diagonal is the method job's own score
+    own = pd.read_csv(data / "x4_kspace/sr/srda_base/seed0/test_metrics.csv")["psnr"].mean()
+    cell = psnr[(psnr["method"] == "srda_base") & (psnr["train_degradation"] == "kspace")]
+    assert cell[cell["test_degradation"] == "kspace"]["value"].iloc[0] == pytest.approx(own)
+    assert (smoke_run / "results/figures/cross_degradation_demented-mri.png").stat().st_size
+    table1 = pd.read_csv(smoke_run / "results/tables/table1_psnr_ssim.csv")
+    kspace = table1[table1["degradation"] == "kspace"]
+    assert set(kspace["method"]) == {"bicubic", "srda_base"}
+    assert "(LR model: kspace)" in (smoke_run / "results/tables/table3_diagnosis.md").read_text()
 
 
 @pytest.mark.parametrize("preset", ["quick", "paper"])

@@ -51,7 +51,9 @@ def collect(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
         for scale in settings["scales"]:
             for method in methods:
                 for seed in settings["seeds"]:
-                    sr = layout.sr_dir(settings["results_dir"], dataset, scale, method, seed)
+                    sr = layout.sr_dir(
+                        settings["results_dir"], dataset, scale, method, seed, _model(settings)
+                    )
                     path = layout.sr_metrics_csv(sr)
                     if not path.exists():
                         raise InputError(path, "metrics file missing (did the method's job run?)")
@@ -71,7 +73,43 @@ def sr_verdicts(settings: dict[str, Any], methods: list[str]) -> pd.DataFrame:
         for method in methods
         for seed in settings["seeds"]
     ]
-    return convergence.sr_convergence(settings["results_dir"], keys)
+    return convergence.sr_convergence(settings["results_dir"], keys, _model(settings))
+
+
+def _model(settings: dict[str, Any]) -> str:
+    """The LR model a table's settings are for (``per_model``; bicubic when unsaid)."""
+    return settings.get("degradation", layout.BICUBIC)
+
+
+def per_model(settings: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(LR model, the table settings for it) of every model run, bicubic (the paper's) first:
+    the datasets that have it, and outside tools only on bicubic (they see its images only)."""
+    models = settings.get("degradations") or {d: [layout.BICUBIC] for d in settings["datasets"]}
+    names = list(dict.fromkeys(m for d in settings["datasets"] for m in models[d]))
+    names.sort(key=lambda m: m != layout.BICUBIC)
+    external = set(settings.get("external", ()))
+    out = []
+    for model in names:
+        methods = [pair for pair in settings["methods"]]
+        if model != layout.BICUBIC:
+            methods = [pair for pair in methods if pair[0] not in external]
+        datasets = [d for d in settings["datasets"] if model in models[d]]
+        out.append(
+            (model, {**settings, "degradation": model, "datasets": datasets, "methods": methods})
+        )
+    return out
+
+
+def with_model(long: pd.DataFrame, model: str) -> pd.DataFrame:
+    """A long table with its ``degradation`` column (the LR model trained on) after scale."""
+    out = long.copy()
+    out.insert(list(out.columns).index("scale") + 1, "degradation", model)
+    return out
+
+
+def model_title(title: str, model: str) -> str:
+    """A table's title for the networks trained on ``model`` (the paper's title for bicubic)."""
+    return title if model == layout.BICUBIC else f"{title} (LR model: {model})"
 
 
 def _display(settings: dict[str, Any]) -> dict[str, str]:
@@ -139,29 +177,47 @@ PSNR_SSIM_TABLES = {
 
 
 def _write_psnr_ssim(
-    long: pd.DataFrame, table: str, display: dict[str, str], settings: dict[str, Any], out: Path
-) -> None:
-    """Table I or II in ``out``: its long CSV, Markdown and LaTeX, and its ``_vs_paper``."""
+    parts: list[tuple[str, dict[str, Any], pd.DataFrame]],
+    table: str,
+    display: dict[str, str],
+    out: Path,
+) -> pd.DataFrame:
+    """Table I or II in ``out`` from its long table per LR model (``parts``: model, its
+    settings, long): the long CSV with its ``degradation`` column, Markdown and LaTeX one
+    section per model, and the ``_vs_paper`` version of the paper's (bicubic) networks."""
     stem, title = PSNR_SSIM_TABLES[table]
-    md, tex = render_blocks(
-        long,
-        display,
-        settings["datasets"],
-        _psnr_ssim_blocks(title, REFERENCE in display),
-        unfinished_note=convergence.SR_NOTE,
-    )
-    _write(out, stem, long, md, tex, title)
-    write_vs_paper(long, table, display, settings, out / f"{stem}_vs_paper")
+    mds, texs = [], []
+    for model, settings, long in parts:
+        md, tex = render_blocks(
+            long,
+            display,
+            settings["datasets"],
+            _psnr_ssim_blocks(model_title(title, model), REFERENCE in display),
+            unfinished_note=convergence.SR_NOTE,
+        )
+        mds.append(md)
+        texs.append(tex)
+    combined = pd.concat([with_model(long, model) for model, _, long in parts], ignore_index=True)
+    _write(out, stem, combined, "\n".join(mds), "\n".join(texs), title)
+    model, settings, long = parts[0]
+    if model == layout.BICUBIC:
+        write_vs_paper(long, table, display, settings, out / f"{stem}_vs_paper")
+    return combined
 
 
 def write_table1(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
-    """table1_psnr_ssim (long CSV, .md, .tex), its ``_vs_paper`` version, and table_roi."""
-    display = _display(settings)
-    per_image = collect(settings, list(display))
-    verdicts = sr_verdicts(settings, list(display))
-    long = convergence.attach(psnr_ssim_long(per_image, settings["bootstrap"]), verdicts)
-    _write_psnr_ssim(long, "I", display, settings, out_dir)
-    write_roi_table(per_image, display, settings, out_dir, verdicts)
+    """table1_psnr_ssim (long CSV, .md, .tex), its ``_vs_paper`` version, and table_roi;
+    one section per LR model (config ``degradations``)."""
+    parts, roi_parts = [], []
+    for model, sub in per_model(settings):
+        display = _display(sub)
+        per_image = collect(sub, list(display))
+        verdicts = sr_verdicts(sub, list(display))
+        long = convergence.attach(psnr_ssim_long(per_image, sub["bootstrap"]), verdicts)
+        parts.append((model, sub, long))
+        roi_parts.append((model, sub, per_image, verdicts))
+    long = _write_psnr_ssim(parts, "I", _display(settings), out_dir)
+    write_roi_table(roi_parts, _display(settings), out_dir)
     return long
 
 
@@ -171,10 +227,11 @@ def write_table2(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     if not methods:
         raise InputError("run_methods", f"Table II needs some of {', '.join(ABLATIONS)}")
     display = {m: ABLATIONS[m] for m in methods}
-    long = psnr_ssim_long(collect(settings, methods), settings["bootstrap"])
-    long = convergence.attach(long, sr_verdicts(settings, methods))
-    _write_psnr_ssim(long, "II", display, settings, out_dir)
-    return long
+    parts = []
+    for model, sub in per_model(settings):
+        long = psnr_ssim_long(collect(sub, methods), sub["bootstrap"])
+        parts.append((model, sub, convergence.attach(long, sr_verdicts(sub, methods))))
+    return _write_psnr_ssim(parts, "II", display, out_dir)
 
 
 def roi_metrics(per_image: pd.DataFrame) -> list[str]:
@@ -182,37 +239,45 @@ def roi_metrics(per_image: pd.DataFrame) -> list[str]:
 
 
 def write_roi_table(
-    per_image: pd.DataFrame,
+    parts: list[tuple[str, dict[str, Any], pd.DataFrame, pd.DataFrame]],
     display: dict[str, str],
-    settings: dict[str, Any],
     out_dir: Path,
-    verdicts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """table_roi_psnr_ssim: PSNR / SSIM inside each labelled region, over the images that
-    show it; written empty, with a note, when no dataset has ROI masks. ``verdicts``: the
-    methods' convergence (``sr_verdicts``; read from the logs when not given)."""
-    metrics = roi_metrics(per_image)
+    show it, one section per LR model (``parts``: model, its settings, per-image scores and
+    the methods' convergence, as ``write_table1`` gathers them); written empty, with a note,
+    when no dataset has ROI masks."""
     title = "PSNR / SSIM inside the diagnosis-relevant regions"
-    if verdicts is None:
-        verdicts = sr_verdicts(settings, list(display))
-    if not metrics:
-        long = pd.DataFrame(columns=summarise(per_image.iloc[:0], [], 0).columns)
+    longs, mds, texs = [], [], []
+    for model, settings, per_image, verdicts in parts:
+        metrics = roi_metrics(per_image)
+        if not metrics:
+            long = pd.DataFrame(columns=summarise(per_image.iloc[:0], [], 0).columns)
+            longs.append(with_model(convergence.attach(long, verdicts), model))
+            continue
+        long = summarise_with_tests(per_image, metrics, settings["bootstrap"], level="image")
+        long = long[long["n_subjects"] > 0].reset_index(drop=True)  # datasets without masks
         long = convergence.attach(long, verdicts)
+        regions = list(dict.fromkeys(m.split("_", 1)[1] for m in metrics))
+        blocks = [
+            {
+                "title": model_title(f"{title}: {r.replace('_', ' ')}", model),
+                "metrics": [f"psnr_{r}", f"ssim_{r}"],
+            }
+            for r in regions
+        ]
+        md, tex = render_blocks(
+            long, display, settings["datasets"], blocks, unfinished_note=convergence.SR_NOTE
+        )
+        longs.append(with_model(long, model))
+        mds.append(md)
+        texs.append(tex)
+    long = pd.concat(longs, ignore_index=True)
+    if not mds:
         md = "No dataset has region masks (set `masks` for real data).\n"
         _write(out_dir, "table_roi_psnr_ssim", long, md, "", title)
         return long
-    long = summarise_with_tests(per_image, metrics, settings["bootstrap"], level="image")
-    long = long[long["n_subjects"] > 0].reset_index(drop=True)  # datasets without masks
-    long = convergence.attach(long, verdicts)
-    regions = list(dict.fromkeys(m.split("_", 1)[1] for m in metrics))
-    blocks = [
-        {"title": f"{title}: {r.replace('_', ' ')}", "metrics": [f"psnr_{r}", f"ssim_{r}"]}
-        for r in regions
-    ]
-    md, tex = render_blocks(
-        long, display, settings["datasets"], blocks, unfinished_note=convergence.SR_NOTE
-    )
-    _write(out_dir, "table_roi_psnr_ssim", long, md, tex, title)
+    _write(out_dir, "table_roi_psnr_ssim", long, "\n".join(mds), "\n".join(texs), title)
     return long
 
 

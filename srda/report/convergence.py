@@ -280,12 +280,15 @@ def _unique(keys: Iterable[tuple[str, int, str, int]]) -> list[tuple[str, int, s
 
 
 def sr_convergence(
-    results_dir: Path | str, keys: Iterable[tuple[str, int, str, int]]
+    results_dir: Path | str,
+    keys: Iterable[tuple[str, int, str, int]],
+    degradation: str = layout.BICUBIC,
 ) -> pd.DataFrame:
-    """One row per (dataset, scale, method, seed): ``COLUMNS`` from the SR training logs."""
+    """One row per (dataset, scale, method, seed): ``COLUMNS`` from the SR training logs of
+    the networks trained on the LR model ``degradation``."""
     rows = []
     for dataset, scale, method, seed in _unique(keys):
-        sr_dir = layout.sr_dir(results_dir, dataset, scale, method, seed)
+        sr_dir = layout.sr_dir(results_dir, dataset, scale, method, seed, degradation)
         rows.append(
             {
                 "dataset": dataset,
@@ -303,12 +306,15 @@ def classifier_convergence(
     keys: Iterable[tuple[str, int, str, int]],
     cross_fitted: Sequence[str] = (),
     cross_fit: int = 0,
+    degradation: str = layout.BICUBIC,
 ) -> pd.DataFrame:
     """One row per Table III (dataset, scale, row, seed): ``CLASSIFIER_COLUMNS`` from its
     classifier's log (a method listed in ``cross_fitted`` reads its cross-fitted classifier)."""
     rows = []
     for dataset, scale, source, seed in _unique(keys):
-        folder = classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit)
+        folder = classifier_dir(
+            results_dir, dataset, scale, source, seed, cross_fitted, cross_fit, degradation
+        )
         rows.append(
             {
                 "dataset": dataset,

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from srda.shards import read_meta
+from srda import layout
+from srda.errors import InputError
+from srda.shards import read_meta, write_csv
 from srda.stats import cluster_bootstrap_ci, paired_cluster_bootstrap_diff
 
 #: Identifies one cell of the matrix for one seed.
@@ -32,6 +34,8 @@ CELL = ["dataset", "scale", "method", "seed", "train_degradation", "test_degrada
 LONG_COLUMNS = [*CELL, "metric", "value", "ci_low", "ci_high", "n_subjects"]
 METRICS = ("psnr", "ssim")
 GAP = "_minus_matched"
+#: The table's file stem under tables/ (.csv, .md).
+TABLE = "table_cross_degradation"
 
 
 def read_cells(paths: Mapping[tuple[str, int, str, int, str, str], Path]) -> pd.DataFrame:
@@ -186,3 +190,52 @@ def heatmap_figure(long: pd.DataFrame, dataset: str, display: Mapping[str, str])
 def figure_stems(datasets: Sequence[str]) -> list[str]:
     """The figure of each dataset with more than one degradation."""
     return [f"cross_degradation_{d}" for d in datasets]
+
+
+def cell_paths(settings: Mapping[str, Any]) -> dict[tuple[str, int, str, int, str, str], Path]:
+    """Every cell's metrics file: datasets with more than one LR model (``settings``:
+    ``degradations`` per dataset), the trained methods (``methods`` minus ``external``)."""
+    results = settings["results_dir"]
+    external = set(settings.get("external", ()))
+    paths = {}
+    for dataset, models in settings["degradations"].items():
+        if dataset not in settings["datasets"] or len(models) < 2:
+            continue
+        for scale in settings["scales"]:
+            for method, _ in settings["methods"]:
+                if method in external:
+                    continue
+                for seed in settings["seeds"]:
+                    for train in models:
+                        sr = layout.sr_dir(results, dataset, scale, method, seed, train)
+                        for test in models:
+                            path = (
+                                layout.sr_metrics_csv(sr)
+                                if test == train
+                                else layout.cross_metrics_csv(sr, test)
+                            )
+                            paths[(dataset, scale, method, seed, train, test)] = path
+    return paths
+
+
+def write_cross_table(
+    settings: Mapping[str, Any], tables_dir: Path, figures_dir: Path
+) -> pd.DataFrame:
+    """table_cross_degradation.{csv,md} and a heat map per dataset (``figure_stems``)."""
+    from srda.report.figures import save_figure
+
+    paths = cell_paths(settings)
+    missing = [p for p in paths.values() if not p.exists()]
+    if missing:
+        raise InputError(missing[0], "metrics file missing (did its scoring job run?)")
+    long = cross_long(read_cells(paths), settings["bootstrap"])
+    display = dict(settings["methods"])
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(tables_dir / f"{TABLE}.csv", long)
+    title = "Cross-degradation: each method trained on one LR model, scored on each"
+    text = "\n\n".join(markdown(long, display, metric) for metric in METRICS)
+    (tables_dir / f"{TABLE}.md").write_text(f"## {title}\n\n{text}")
+    datasets = list(dict.fromkeys(long["dataset"]))
+    for dataset, stem in zip(datasets, figure_stems(datasets), strict=True):
+        save_figure(heatmap_figure(long, dataset, display), figures_dir, stem)
+    return long

@@ -131,9 +131,12 @@ def prediction_dir(
     seed: int,
     cross_fitted: tuple[str, ...] | list[str] = (),
     cross_fit: int = 0,
+    degradation: str = layout.BICUBIC,
 ) -> Path:
     """The folder of one Table III row's classifier (``srda.reference_rows.classifier_dir``)."""
-    return classifier_dir(results_dir, dataset, scale, source, seed, cross_fitted, cross_fit)
+    return classifier_dir(
+        results_dir, dataset, scale, source, seed, cross_fitted, cross_fit, degradation
+    )
 
 
 def read_row_predictions(
@@ -153,6 +156,7 @@ def read_row_predictions(
             seed,
             settings.get("cross_fitted", ()),
             settings.get("cross_fit", 0),
+            settings.get("degradation", layout.BICUBIC),
         )
         path = layout.predictions_csv(folder)
         if not path.exists():
@@ -521,9 +525,40 @@ LR_NATIVE_NOTE = (
 
 def write_table3(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     """table3_diagnosis (long CSV, .md, .tex), table3_headroom.csv, table3_confusion.csv and
-    the ``_vs_paper`` version."""
-    from srda.report.build import _write, write_vs_paper
+    the ``_vs_paper`` version; one section per LR model (config ``degradations``), each long
+    table with its ``degradation`` column."""
+    from srda.report.build import _write, model_title, per_model, with_model, write_vs_paper
 
+    title = "Table III: diagnosis accuracy of a classifier trained on each method's output"
+    longs, rooms, confusions, mds, texs = [], [], [], [], []
+    for model, sub in per_model(settings):
+        long, cms, room, md, tex, display = _model_table3(sub, model_title(title, model))
+        longs.append(with_model(long, model))
+        confusions.append(with_model(cms, model))
+        rooms.append(with_model(room, model))
+        mds.append(md)
+        texs.append(tex)
+        if model == layout.BICUBIC:
+            write_vs_paper(
+                long,
+                "III",
+                display,
+                sub,
+                out_dir / "table3_diagnosis_vs_paper",
+                paper_rows={"lr_native": "LR"},
+            )
+    long = pd.concat(longs, ignore_index=True)
+    _write(out_dir, "table3_diagnosis", long, "\n".join(mds), "\n".join(texs), title)
+    write_csv(out_dir / "table3_headroom.csv", pd.concat(rooms, ignore_index=True))
+    write_csv(out_dir / "table3_confusion.csv", pd.concat(confusions, ignore_index=True))
+    return long
+
+
+def _model_table3(
+    settings: dict[str, Any], title: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str, str, dict[str, str]]:
+    """Table III of one LR model's networks: long, confusion, headroom, Markdown, LaTeX and
+    the display names of its rows."""
     rows = list(settings.get("rows", list(REFERENCE_ROWS)))
     methods = [m for m, _ in settings["methods"]]
     names = {**{r: REFERENCE_ROWS[r].display for r in REFERENCE_ROWS}, **dict(settings["methods"])}
@@ -547,11 +582,11 @@ def write_table3(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
         long[KEYS].drop_duplicates().itertuples(index=False, name=None),
         settings.get("cross_fitted", ()),
         settings.get("cross_fit", 0),
+        settings.get("degradation", layout.BICUBIC),
     )
     long = convergence.attach(long, verdicts)[LONG_COLUMNS]
     cms = pd.concat(confusion, ignore_index=True)[[*KEYS, "level", "true", "pred", "count"]]
     room = pd.DataFrame(headroom, columns=HEADROOM_COLUMNS)
-    title = "Table III: diagnosis accuracy of a classifier trained on each method's output"
     blocks = [
         {
             "title": title,
@@ -592,15 +627,4 @@ def write_table3(settings: dict[str, Any], out_dir: Path) -> pd.DataFrame:
     if not room.empty:
         room_md, room_tex = render_headroom(room, display, settings["datasets"])
         md, tex = f"{md}\n{room_md}", f"{tex}\n{room_tex}"
-    _write(out_dir, "table3_diagnosis", long, md, tex, title)
-    write_csv(out_dir / "table3_headroom.csv", room)
-    write_csv(out_dir / "table3_confusion.csv", cms)
-    write_vs_paper(
-        long,
-        "III",
-        display,
-        settings,
-        out_dir / "table3_diagnosis_vs_paper",
-        paper_rows={"lr_native": "LR"},
-    )
-    return long
+    return long, cms, room, md, tex, display

@@ -25,10 +25,11 @@ from srda.data.ingest import check_class_folders
 from srda.data.labels import check_labels
 from srda.errors import InputError
 from srda.failures import last_lines
-from srda.layout import SPLITS
+from srda.layout import BICUBIC, DEG_WILDCARD, SPLITS, deg_name, deg_suffix
 from srda.reference_rows import REFERENCE_ROWS, classifier_dir
 from srda.registry import declared_names
 from srda.report import ABLATIONS as TABLE2_METHODS
+from srda.report.cross_degradation import figure_stems as cross_figure_stems
 from srda.report.figures import figure_files, figure_inputs
 
 
@@ -82,11 +83,34 @@ LR_ROWS = [r for r in EXTRA_ROWS if REFERENCE_ROWS[r].per_scale]
 HR_ROWS = [r for r in EXTRA_ROWS if not REFERENCE_ROWS[r].per_scale]
 CROSS_FIT = CFG["diagnosis"]["cross_fit"]
 CROSS_FITTED = cross_fitted_methods(CFG)
+# LR models (config `degradations`, srda.data.degrade): the data stage makes bicubic's, rule
+# degrade every other's; every stage after runs per model, each job's folder under
+# layout.lr_dir (the wildcard {deg}: "" for bicubic, "_kspace"...). Outside tools see bicubic's.
+DEGRADATIONS = {d: CFG["datasets"][d]["degradations"] for d in DATASETS}
+ALL_DEGRADATIONS = list(dict.fromkeys(g for d in DATASETS for g in DEGRADATIONS[d]))
+MADE_DEGRADATIONS = [g for g in ALL_DEGRADATIONS if g != BICUBIC]
+CROSS_DEGRADATION = [d for d in DATASETS if len(DEGRADATIONS[d]) > 1]
 
 
 def one_of(names):
     """A wildcard pattern matching exactly these names (and nothing when there are none)."""
     return "|".join(map(re.escape, names)) or "(?!x)x"
+
+
+def deg_values(names):
+    """A pattern for {deg} matching these LR models' suffixes ("" for bicubic)."""
+    if not names:
+        return "(?!x)x"
+    return "(?:" + "|".join(re.escape(deg_suffix(n)) for n in names) + ")"
+
+
+def jobs(dataset, sources=None):
+    """(LR model, source) of a dataset's per-model jobs: every model, and every source run on
+    it (outside tools on bicubic only)."""
+    for model in DEGRADATIONS[dataset]:
+        for source in sources if sources is not None else [None]:
+            if model == BICUBIC or source not in EXTERNAL:
+                yield model, source
 
 
 # Each job's settings file (as_arg); files no run has named for 30 days are removed here.
@@ -128,6 +152,38 @@ def data_dir(wildcards):
     return layout.data_dir(RESULTS, wildcards.dataset)
 
 
+def degraded_lr(dataset, scale, model):
+    """The LR shards of another LR model (rule degrade), every split."""
+    folder = layout.lr_dir(layout.data_dir(RESULTS, dataset), scale, model)
+    return [layout.lr_split_shard(folder, s) for s in SPLITS]
+
+
+def lr_inputs(wildcards):
+    """Input function: the data stage's files and, for a job on another LR model ({deg}),
+    that model's LR shards."""
+    files = data_outputs(wildcards.dataset)
+    model = deg_name(wildcards.get("deg", ""))
+    if model != BICUBIC:
+        files += degraded_lr(wildcards.dataset, wildcards.scale, model)
+    return files
+
+
+def degradation_flag(wildcards):
+    """Params: `--degradation NAME` for a job on another LR model (nothing for bicubic, so
+    the commands of a bicubic-only run are as they were)."""
+    model = deg_name(wildcards.get("deg", ""))
+    return "" if model == BICUBIC else f" --degradation {model}"
+
+
+def degrade_settings(wildcards):
+    model = deg_name(wildcards.deg)
+    return {
+        "kind": model,
+        "params": CFG["datasets"][wildcards.dataset]["degradation_params"][model],
+        "seed": CFG["degradation_seed"],
+    }
+
+
 def sr_shards(*splits):
     """Input function: the SR shards of a job's method for these splits. Its first call,
     when every rule is known and before any job, checks that each outside-tool method has a
@@ -135,7 +191,8 @@ def sr_shards(*splits):
 
     def shards(w):
         check_external_rules()
-        folder = layout.sr_dir(RESULTS, w.dataset, w.scale, w.method, w.seed)
+        model = deg_name(w.get("deg", ""))
+        folder = layout.sr_dir(RESULTS, w.dataset, w.scale, w.method, w.seed, model)
         paths = [layout.sr_shard(folder, s) for s in splits]
         return paths[0] if len(paths) == 1 else paths
 
@@ -169,8 +226,10 @@ def lr_shards(dataset, scale):
 
 
 # A method job's folder and its name in logs/ and benchmarks/, as wildcard patterns.
-SR_DIR = layout.sr_dir(RESULTS)
-METHOD_JOB = layout.job_name("{dataset}", "{scale}", "{method}", "{seed}")
+SR_DIR = layout.sr_dir(RESULTS, degradation=DEG_WILDCARD)
+SCALE_DEG = f"{{scale}}{DEG_WILDCARD}"  # the job name's x{scale} part: x4, x4_kspace
+LR_MODEL_DIR = layout.lr_dir(layout.data_dir(RESULTS), "{scale}", DEG_WILDCARD)
+METHOD_JOB = layout.job_name("{dataset}", SCALE_DEG, "{method}", "{seed}")
 # Jobs of an outside tool (one method each) are named without the method.
 TOOL_JOB = layout.job_name("{dataset}", "{scale}", seed="{seed}")
 
@@ -198,23 +257,33 @@ def fold_sr(fold="{fold}"):
     return layout.fold_dir(layout.crossfit_sr_dir(SR_DIR, CROSS_FIT), fold)
 
 
-def diagnosis_dir(dataset, scale, source, seed):
+def diagnosis_dir(dataset, scale, source, seed, model=BICUBIC):
     """Where the classifier of one Table III row writes (srda.reference_rows.classifier_dir)."""
     return classifier_dir(
-        RESULTS, dataset, scale, source, seed, CROSS_FITTED, CROSS_FIT
+        RESULTS, dataset, scale, source, seed, CROSS_FITTED, CROSS_FIT, model
     )
 
 
-def diagnose_shell(source, train_images=False):
-    """The diagnose rules' command: `srda-bench diagnose` for one image source."""
-    method = " --method {wildcards.method}" if source == "sr" else ""
-    scale = " --scale {wildcards.scale}" if source != "hr" else ""
-    train = " --train-images {input.train}" if train_images else ""
-    return (
-        f"srda-bench diagnose --source {source}{method}{scale} --seed {{wildcards.seed}}"
-        " --settings {params.settings} --data {params.data} --out {params.out}"
-        f"{train} --gpus {{resources.gpu}} --threads {{threads}} 2> {{log}}"
-    )
+def diagnose_flags(source, train_images=False):
+    """Params: what a diagnose rule adds to the shared command (DIAGNOSE_SHELL) for its image
+    source: the method, the scale and LR model, the cross-fitted train images."""
+
+    def flags(wildcards, input):
+        method = f" --method {wildcards.method}" if source == "sr" else ""
+        scale = f" --scale {wildcards.scale}" if source != "hr" else ""
+        model = degradation_flag(wildcards) if source != "hr" else ""
+        train = f" --train-images {input.train}" if train_images else ""
+        return f"--source {source}{method}{scale}{model} --seed {wildcards.seed}{train}"
+
+    return flags
+
+
+# One command for the four diagnose rules, their differences in params (a rule made in a loop
+# must not read the loop's variable at run time: it would see the last rule's).
+DIAGNOSE_SHELL = (
+    "srda-bench diagnose {params.flags} --settings {params.settings} --data {params.data}"
+    " --out {params.out} --gpus {resources.gpu} --threads {threads} 2> {log}"
+)
 
 
 # The diagnose rules (workflow/rules/diagnosis.smk), one per kind of Table III row, from one
@@ -226,9 +295,9 @@ DIAGNOSE_RULES = {
         "folder": layout.classifier_dir(SR_DIR),
         "job": METHOD_JOB,
         "wildcard": {"method": one_of([m for m in METHODS if m not in CROSS_FITTED])},
-        "inputs": {"data": data_inputs, "sr": sr_shards(*SPLITS)},
+        "inputs": {"data": lr_inputs, "sr": sr_shards(*SPLITS)},
         "settings": as_arg(DIAGNOSIS),
-        "shell": diagnose_shell("sr"),
+        "flags": diagnose_flags("sr"),
     },
     # diagnosis.cross_fit: K: the train images come from SR networks that never saw them
     # (workflow/rules/crossfit.smk); val and test are the main network's, as above.
@@ -242,15 +311,15 @@ DIAGNOSE_RULES = {
             "train": layout.crossfit_train_shard(SR_DIR, CROSS_FIT),
         },
         "settings": as_arg(DIAGNOSIS),
-        "shell": diagnose_shell("sr", train_images=True),
+        "flags": diagnose_flags("sr", train_images=True),
     },
     "diagnose_lr_row": {
-        "folder": layout.lr_row_dir(layout.data_dir(RESULTS)),
-        "job": layout.job_name("{dataset}", "{scale}", "{row}", "{seed}"),
+        "folder": layout.lr_row_dir(layout.data_dir(RESULTS), degradation=DEG_WILDCARD),
+        "job": layout.job_name("{dataset}", SCALE_DEG, "{row}", "{seed}"),
         "wildcard": {"row": one_of(LR_ROWS)},
-        "inputs": {"data": data_inputs},
+        "inputs": {"data": lr_inputs},
         "settings": lambda w: as_arg(diagnosis_job_settings(CFG, w.row, int(w.scale))),
-        "shell": diagnose_shell("lr"),
+        "flags": diagnose_flags("lr"),
     },
     "diagnose_hr_row": {
         "folder": layout.hr_row_dir(layout.data_dir(RESULTS)),
@@ -258,19 +327,21 @@ DIAGNOSE_RULES = {
         "wildcard": {"row": one_of(HR_ROWS)},
         "inputs": {"data": data_inputs},
         "settings": lambda w: as_arg(diagnosis_job_settings(CFG, w.row)),
-        "shell": diagnose_shell("hr"),
+        "flags": diagnose_flags("hr"),
     },
 }
 
 
 def all_predictions(sources):
-    return [
-        layout.predictions_csv(diagnosis_dir(d, s, source, seed))
+    """Every classifier's predictions: per LR model for the SR and LR rows, once for HR's."""
+    paths = [
+        layout.predictions_csv(diagnosis_dir(d, s, source, seed, model))
         for d in DATASETS
         for s in SCALES
-        for source in sources
+        for model, source in jobs(d, sources)
         for seed in SEEDS
     ]
+    return list(dict.fromkeys(paths))
 
 
 def table_outputs(stem, exts=("csv", "md", "tex")):
@@ -293,12 +364,41 @@ TABLE3_EXTRA = (
 
 def all_metrics(methods):
     return [
-        layout.sr_metrics_csv(layout.sr_dir(RESULTS, d, s, m, seed))
+        layout.sr_metrics_csv(layout.sr_dir(RESULTS, d, s, m, seed, model))
         for d in DATASETS
         for s in SCALES
-        for m in methods
+        for model, m in jobs(d, methods)
         for seed in SEEDS
     ]
+
+
+def cross_metrics():
+    """Each trained network scored on every other LR model of its dataset (rule cross_score)."""
+    return [
+        layout.cross_metrics_csv(layout.sr_dir(RESULTS, d, s, m, seed, train), test)
+        for d in CROSS_DEGRADATION
+        for s in SCALES
+        for train, m in jobs(d, PY_METHODS)
+        for test in DEGRADATIONS[d]
+        if test != train
+        for seed in SEEDS
+    ]
+
+
+def cross_lr_input(wildcards):
+    """Input function: the test LR shard of the cross score's test LR model."""
+    data = layout.data_dir(RESULTS, wildcards.dataset)
+    return layout.lr_shard(data, wildcards.scale, "test", wildcards.test_degradation)
+
+
+def cross_outputs():
+    """The cross-degradation table and a heat map per dataset with several LR models."""
+    figures = [
+        layout.figures_dir(RESULTS) / f"{stem}.{ext}"
+        for stem in cross_figure_stems(CROSS_DEGRADATION)
+        for ext in ("png", "pdf")
+    ]
+    return table_outputs("table_cross_degradation", ("csv", "md")), figures
 
 
 def table_settings(methods):
@@ -319,6 +419,8 @@ def table_settings(methods):
         "rows": EXTRA_ROWS,
         "cross_fit": CROSS_FIT,
         "cross_fitted": CROSS_FITTED,
+        "degradations": DEGRADATIONS,
+        "external": EXTERNAL,
     }
 
 
@@ -330,6 +432,8 @@ def all_tables():
         tables += table_outputs("table2_ablation") + vs_paper_outputs("table2_ablation")
     if DIAGNOSE:
         tables += table_outputs("table3_diagnosis") + TABLE3_EXTRA
+    if CROSS_DEGRADATION:
+        tables += cross_outputs()[0]
     return tables
 
 

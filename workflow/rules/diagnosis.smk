@@ -25,8 +25,9 @@ for name, spec in DIAGNOSE_RULES.items():
         resources:
             gpu=CFG["gpus_per_job"],
         params:
+            flags=spec["flags"],
             settings=spec["settings"],
             data=data_dir,
             out=lambda w, output: os.path.dirname(output[0]),
         shell:
-            spec["shell"]
+            DIAGNOSE_SHELL

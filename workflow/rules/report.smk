@@ -72,6 +72,31 @@ rule table3:
         "srda-bench table3 --settings {params.settings} --out-dir {params.out} 2> {log}"
 
 
+# Every method trained on each LR model of a dataset and scored on each (config
+# `degradations`): only when some dataset has more than one.
+rule table_cross_degradation:
+    input:
+        all_metrics(PY_METHODS),
+        cross_metrics(),
+    output:
+        in_report(cross_outputs()[0], "cross_degradation", "Tables"),
+        cross_outputs()[1],
+    log:
+        log_file("table_cross_degradation"),
+    benchmark:
+        benchmark_file("table_cross_degradation")
+    conda:
+        ENV
+    threads: 1
+    params:
+        settings=as_arg(table_settings(PY_METHODS)),
+        tables=lambda w, output: os.path.dirname(output[0]),
+        figures=layout.figures_dir(RESULTS),
+    shell:
+        "srda-bench table-cross-degradation --settings {params.settings}"
+        " --tables-dir {params.tables} --figures-dir {params.figures} 2> {log}"
+
+
 rule figures:
     input:
         all_tables(),
