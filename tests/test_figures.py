@@ -226,7 +226,8 @@ def test_importing_for_figure_files_is_cheap(repo):
     code = (
         "import sys; from srda.report import figures; "
         "figures.figure_files({'datasets': ['d'], 'scales': [4], 'methods': [['srda', 'S']]}); "
-        "heavy = [m for m in ('matplotlib', 'torch', 'seaborn') if m in sys.modules]; "
+        "heavy = [m for m in ('matplotlib', 'torch', 'seaborn', 'numpy', 'pandas') "
+        "if m in sys.modules]; "
         "print(heavy); sys.exit(bool(heavy))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
