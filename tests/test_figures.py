@@ -315,3 +315,13 @@ def test_plot_functions_take_plain_arrays_and_odd_inputs():
         fig.savefig(buffer, format="png", dpi=40)
         figures.close_figure(fig)
         assert buffer.getvalue()[:4] == b"\x89PNG"
+
+
+def test_the_psnr_vs_accuracy_figure_takes_the_bicubic_networks_rows():
+    import pandas as pd
+
+    from srda.report.figures.assembly import _paper_lr
+
+    long = pd.DataFrame({"degradation": ["bicubic", "kspace", "bicubic"], "value": [1, 2, 3]})
+    assert list(_paper_lr(long)["value"]) == [1, 3]
+    assert list(_paper_lr(long.drop(columns="degradation"))["value"]) == [1, 2, 3]
