@@ -172,10 +172,19 @@ def heatmap_figure(long: pd.DataFrame, dataset: str, display: Mapping[str, str])
                     psnr = cell[cell["metric"] == "psnr"]["value"].mean()
                     gap = cell[cell["metric"] == "psnr" + GAP]["value"].mean()
                     colour[i, j] = 0.0 if train == test or np.isnan(gap) else gap
-                    ax.text(j, i, f"{psnr:.2f}", ha="center", va="center", fontsize=8)
+                    dark = abs(colour[i, j]) > span / 2  # white text on the deep colours
+                    ax.text(
+                        j,
+                        i,
+                        f"{psnr:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if dark else "black",
+                    )
             image = ax.imshow(colour, cmap="RdBu", vmin=-span, vmax=span)
             ax.set_xticks(range(len(tests)), tests, fontsize=7)
-            ax.set_yticks(range(len(trains)), trains, fontsize=7)
+            ax.set_yticks(range(len(trains)), trains if c == 0 else [], fontsize=7)
             ax.set_title(f"{display.get(method, method)} (x{scale})", fontsize=9)
             if c == 0:
                 ax.set_ylabel("trained on")
