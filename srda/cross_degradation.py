@@ -14,13 +14,12 @@ import logging
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from srda import layout
 from srda.errors import InputError
-from srda.evaluate import dataset_roi, score_images
-from srda.shards import read_meta, read_shard, write_csv
+from srda.evaluate import score_method
+from srda.shards import read_shard
 from srda.train.infer import super_resolve
 from srda.upscale import load_sr_model
 
@@ -50,14 +49,12 @@ def score_on(
         raise InputError(lr_test, f"LR shape {lr.shape} does not fit HR test shape {hr.shape}")
     device = device or torch.device("cpu")
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    # scored by the method job's own scorer, in a scratch SR folder, then moved into place
     with tempfile.TemporaryDirectory(dir=Path(out_csv).parent) as tmp:
         sr_path = layout.sr_shard(tmp, "test")
         super_resolve(model.net, lr_test, sr_path, device, batch_size, desc=f"{model.method} on")
-        sr = np.asarray(read_shard(sr_path))
-    roi, roi_labels = dataset_roi(Path(data_dir))
-    meta = read_meta(layout.meta_csv(data_dir, "test"))
-    scores = score_images(sr, np.asarray(hr), meta, scale, roi, roi_labels)
-    write_csv(out_csv, scores)
+        scores = score_method(Path(data_dir), scale, Path(tmp))
+        layout.sr_metrics_csv(tmp).replace(out_csv)
     mean = float(scores["psnr"].mean())
     logger.info("%s on %s: PSNR %.2f dB over %d test images", model.method, lr_test, mean, len(hr))
     return mean
