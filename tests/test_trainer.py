@@ -111,7 +111,8 @@ def _model(seed: int = 0, dropout: bool = False) -> TinySR:
 
 
 def _settings(**kw) -> TrainSettings:
-    base = dict(steps=12, batch_size=4, patch=16, lr=3e-3, val_every=4, seed=3)
+    # fp32: the schema default (auto) would pick bf16 on a CPU with it; these test the loop
+    base = dict(steps=12, batch_size=4, patch=16, lr=3e-3, val_every=4, seed=3, precision="fp32")
     base.update(kw)
     return TrainSettings(**base)
 
@@ -582,6 +583,26 @@ def test_auto_settings_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> No
         _settings(pin_memory="yes")
     with pytest.raises(ValueError, match="loader_workers"):
         _settings(loader_workers=-1)
+
+
+@pytest.mark.parametrize(
+    ("flags", "onednn", "native"),
+    [
+        ("fpu sse avx2 avx512f avx512_bf16", True, True),  # AVX512-BF16 (Zen 4, Cooper Lake)
+        ("fpu avx2 avx512f amx_bf16 amx_tile", True, True),  # AMX (Sapphire Rapids)
+        ("fpu sse avx2 avx512f avx512bw", True, False),  # AVX512 only: oneDNN emulates bf16
+        ("fpu sse avx2 fma", False, False),  # AVX2 only
+    ],
+)
+def test_native_bf16_needs_a_bf16_instruction_not_only_onednn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: str, onednn: bool, native: bool
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t: {flags}\n")
+    monkeypatch.setattr(precision, "onednn_bf16", lambda: onednn)
+    assert precision.native_bf16(CPU, cpuinfo=str(cpuinfo)) is native
+    # without readable flags (not Linux) oneDNN's answer stands
+    assert precision.native_bf16(CPU, cpuinfo=str(tmp_path / "absent")) is onednn
 
 
 def test_auto_training_on_this_cpu_records_what_it_ran(data_dir: Path, tmp_path: Path) -> None:
