@@ -264,7 +264,7 @@ def haar_dwt(x: torch.Tensor) -> torch.Tensor:
     """
     n, c, h, w = x.shape
     # pixel phases of each 2x2 cell: a (0, 0), b (0, 1), c (1, 0), d (1, 1)
-    a, b, c_, d = F.pixel_unshuffle(x, 2).view(n, c, 4, h // 2, w // 2).unbind(2)
+    a, b, c_, d = F.pixel_unshuffle(x, 2).reshape(n, c, 4, h // 2, w // 2).unbind(2)
     bands = (a + b + c_ + d, -a + b - c_ + d, -a - b + c_ + d, a - b - c_ + d)
     return 0.5 * torch.cat(bands, dim=1)
 
@@ -272,9 +272,9 @@ def haar_dwt(x: torch.Tensor) -> torch.Tensor:
 def haar_idwt(x: torch.Tensor) -> torch.Tensor:
     """Inverse of ``haar_dwt``: (N, 4C, H, W) band-major -> (N, C, 2H, 2W)."""
     n, c4, h, w = x.shape
-    ll, hl, lh, hh = x.view(n, 4, c4 // 4, h, w).unbind(1)
+    ll, hl, lh, hh = x.reshape(n, 4, c4 // 4, h, w).unbind(1)
     phases = (ll - hl - lh + hh, ll + hl - lh - hh, ll - hl + lh - hh, ll + hl + lh + hh)
-    return F.pixel_shuffle(0.5 * torch.stack(phases, dim=2).view(n, c4, h, w), 2)
+    return F.pixel_shuffle(0.5 * torch.stack(phases, dim=2).reshape(n, c4, h, w), 2)
 
 
 # --------------------------------------------------------------------------- SWD-Net

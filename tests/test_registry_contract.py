@@ -114,6 +114,26 @@ def test_input_left_unmodified(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_channels_last_gives_the_same_output_and_gradients(name: str) -> None:
+    """NHWC tensors and weights (the inference default, ``channels_last`` in training): the
+    same numbers as the default format (a ``view`` across strides would raise here)."""
+    net = _tiny(name)
+    lr = torch.rand(2, 1, 8, 10)  # even sides: a wavelet's 2x2 cells stay whole in NHWC
+    outs, grads = [], []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        net.zero_grad(set_to_none=True)
+        net.to(memory_format=fmt).train()
+        torch.manual_seed(1)  # the same dropout or drop-path draws in both passes
+        x = lr.contiguous(memory_format=fmt).requires_grad_()
+        y = net(x)
+        y.square().mean().backward()
+        outs.append(y.detach().contiguous())
+        grads.append(x.grad.contiguous())
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_backward_reaches_every_parameter(name: str) -> None:
     net = _tiny(name).train()
     net(torch.rand(2, 1, *LR_SIZE, requires_grad=True)).square().mean().backward()
