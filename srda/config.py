@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from srda import schema as config_schema
 from srda.errors import InputError
 from srda.reference_rows import REFERENCE_ROWS
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = config_schema.SCHEMA_PATH
 #: Image sources of the diagnosis experiment that are not methods (Table III's rows).
 RESERVED_SOURCES = tuple(REFERENCE_ROWS)
 
@@ -39,46 +39,11 @@ class ConfigError(InputError):
     """A wrong key or value in the configuration."""
 
 
-def deep_merge(*layers: dict[str, Any]) -> dict[str, Any]:
-    """Merge dicts left to right; later layers win, nested dicts merge key by key."""
-    out: dict[str, Any] = {}
-    for layer in layers:
-        for key, value in (layer or {}).items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = deep_merge(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-    return out
-
-
-def load_schema(path: Path | str = SCHEMA_PATH) -> dict[str, Any]:
-    with open(path) as fh:
-        return yaml.safe_load(fh)
-
-
-def _deref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        target: Any = schema
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
-def schema_defaults(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """Defaults of an object node, recursing into sub-objects that declare properties."""
-    node = _deref(schema, node)
-    out: dict[str, Any] = {}
-    for key, sub in node.get("properties", {}).items():
-        own = sub.get("default") if "$ref" in sub else None  # a default beside a $ref wins
-        sub_node = _deref(schema, sub)
-        if "properties" in sub_node:
-            out[key] = deep_merge(
-                schema_defaults(schema, sub_node), sub_node.get("default", {}), own or {}
-            )
-        elif own is not None or "default" in sub_node:
-            out[key] = copy.deepcopy(own if own is not None else sub_node["default"])
-    return out
+# Kept under their old names (tests and callers use them).
+deep_merge = config_schema.merge
+load_schema = config_schema.load_schema
+_deref = config_schema.deref
+schema_defaults = config_schema.defaults
 
 
 def _coerce(schema: dict[str, Any], node: dict[str, Any], value: Any) -> Any:

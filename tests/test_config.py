@@ -393,3 +393,29 @@ def test_a_datasets_own_degradations_must_fit_and_rerun_no_data_stage(base_confi
     before = dataset_job_settings(resolve(base_config), "adni-pet")
     assert dataset_job_settings(cfg, "adni-pet") == before
     assert "degradations" not in before and "degradation_params" not in before
+
+
+@pytest.mark.parametrize("kind", ["train", "classifier"])
+def test_job_settings_take_every_default_from_the_schema(kind):
+    """One source for a setting's default: what the workflow fills in (the schema) is what the
+    dataclass gives a Python caller, and its bounds accept the schema's smallest value."""
+    from dataclasses import MISSING, fields
+
+    from srda import schema
+    from srda.diagnosis.classifier import ClassifierSettings
+    from srda.train.trainer import TrainSettings
+
+    cls = {"train": TrainSettings, "classifier": ClassifierSettings}[kind]
+    node = schema.job_settings_node(kind)
+    defaults = schema.job_defaults(kind)
+    required = {"steps": 3, "batch_size": 4, "patch": 8} if kind == "train" else {}
+    shared = [f for f in fields(cls) if f.name in node["properties"]]
+    assert len(shared) >= 10, [f.name for f in shared]
+    for field in shared:
+        if field.default is MISSING:  # given by the preset and the dataset (steps, batch)
+            assert field.name in required, field.name
+            continue
+        assert field.default == defaults[field.name], field.name
+        minimum = schema.deref(schema._schema(), node["properties"][field.name]).get("minimum")
+        if minimum is not None:
+            cls(**{**required, field.name: minimum})  # the schema's smallest value is accepted

@@ -177,7 +177,9 @@ def _recorded_batches(data: Path, out: Path, ctx: DistContext, monkeypatch) -> l
         return objective(model, batch)
 
     torch.manual_seed(0)
-    settings = TrainSettings(steps=2, batch_size=GLOBAL_BATCH, patch=16, val_every=0)
+    settings = TrainSettings(
+        steps=2, batch_size=GLOBAL_BATCH, patch=16, val_every=0, precision="fp32"
+    )
     train(_TinySR(), recording, None, data, 4, settings, out, torch.device("cpu"))
     return seen
 
@@ -269,7 +271,13 @@ def _not_on_this_rank(*args, **kwargs) -> float:
 
 def _plateau_settings() -> TrainSettings:
     return TrainSettings(
-        steps=20, batch_size=GLOBAL_BATCH, patch=16, val_every=2, until_plateau=True, patience=2
+        steps=20,
+        batch_size=GLOBAL_BATCH,
+        patch=16,
+        val_every=2,
+        until_plateau=True,
+        patience=2,
+        precision="fp32",
     )
 
 

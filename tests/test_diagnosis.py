@@ -30,6 +30,7 @@ from srda.diagnosis.metrics import (
 )
 from srda.errors import InputError
 from srda.stats import cluster_bootstrap_ci
+from srda.train import precision
 from srda.train.precision import native_bf16
 
 
@@ -229,7 +230,8 @@ def test_gpu_path_bf16_and_channels_last_on_cpu(tmp_path):
     assert ckpt["settings"]["precision"] == "bf16"  # what ran, not "auto"
     auto = fit_and_predict(*args, tiny(), tmp_path / "d")  # auto: bf16 where the CPU has it
     expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
-    assert auto.summary["precision"] == expected and auto.summary["channels_last"] is False
+    assert auto.summary["precision"] == expected
+    assert auto.summary["channels_last"] is precision.CPU_CHANNELS_LAST  # auto on a CPU
     ckpt = torch.load(tmp_path / "d" / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["settings"]["precision"] == expected
     with pytest.raises(ValueError, match="fp16 needs a CUDA"):

@@ -578,6 +578,7 @@ def test_auto_settings_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> No
     assert resolve_precision("auto", CPU) == "bf16"
     assert resolve_precision("auto", cuda) == "bf16"
     assert resolve_flag("auto", cuda) is True and resolve_flag("auto", CPU) is False
+    assert resolve_flag("auto", CPU, on_cpu=True) is True  # channels_last on a CPU
     assert resolve_flag(True, CPU) is True and resolve_flag(False, cuda) is False
     with pytest.raises(ValueError, match="pin_memory"):
         _settings(pin_memory="yes")
@@ -609,7 +610,8 @@ def test_auto_training_on_this_cpu_records_what_it_ran(data_dir: Path, tmp_path:
     log = _loss_log(data_dir, tmp_path / "auto", precision="auto", channels_last="auto")
     summary = log["summary"].iloc[0]
     expected = "bf16" if precision.native_bf16(CPU) else "fp32"
-    assert summary["precision"] == expected and summary["channels_last"] is False
+    assert summary["precision"] == expected
+    assert summary["channels_last"] is precision.CPU_CHANNELS_LAST
     saved = torch.load(tmp_path / "auto" / "checkpoints" / "last.pt", weights_only=True)
     assert saved["settings"]["precision"] == expected
 

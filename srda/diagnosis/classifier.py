@@ -73,7 +73,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from srda import layout
+from srda import layout, schema
 from srda.diagnosis.data import (
     AUGMENTS,
     SPLITS,
@@ -97,6 +97,8 @@ from srda.train.plateau import Plateau, restart_reason, settings_problem
 from srda.train.step import train_step
 
 logger = logging.getLogger(__name__)
+#: The diagnosis: settings as the schema fills them in: the only source of their defaults.
+_DEFAULT = schema.job_defaults("classifier")
 
 SELECT_ON = ("balanced_acc", "acc")
 LOG_NAME = layout.classifier_log_csv("").name
@@ -136,26 +138,26 @@ class ClassifierSettings(checkpoint.RunSettings):
     """One recipe for every image source of a dataset (see the module docstring)."""
 
     KIND = "classifier"
-    depth: int = 50  # 50: the paper's ResNet50; 10 or 18 for quick runs
-    steps: int | None = 1000  # optimiser steps (ignored when epochs is set)
-    epochs: float | None = None  # passes over the train split; overrides steps
-    batch_size: int = 32
-    lr: float = 1e-4  # Adam, as the paper's training recipe
+    depth: int = _DEFAULT["depth"]  # 50: the paper's ResNet50; 10 or 18 for quick runs
+    steps: int | None = _DEFAULT["steps"]  # optimiser steps (ignored when epochs is set)
+    epochs: float | None = _DEFAULT["epochs"]  # passes over the train split; overrides steps
+    batch_size: int = _DEFAULT["batch_size"]
+    lr: float = _DEFAULT["lr"]  # Adam, as the paper's training recipe
     weight_decay: float = 0.0
-    augment: str = "hflip"  # none | hflip | flips (True -> hflip, False -> none)
-    val_every: int = 100  # 0: validate only at the end
-    select_on: str = "balanced_acc"  # balanced_acc | acc
+    augment: str = _DEFAULT["augment"]  # none | hflip | flips (True -> hflip, False -> none)
+    val_every: int = _DEFAULT["val_every"]  # 0: validate only at the end
+    select_on: str = _DEFAULT["select_on"]  # balanced_acc | acc
     upsample: int = 1  # resize every image by this integer factor first (1: own size)
     upsample_mode: str = "nearest"  # nearest | bicubic
     eval_batch_size: int = 64
     bn_batches: int = 16  # train batches that re-estimate BatchNorm statistics before eval
     checkpoint_every: int | None = None  # default: val_every (0: only at the end)
     seed: int = 0
-    precision: str = "auto"  # as the SR trainer's: auto | fp32 | bf16 | fp16 (CUDA)
-    channels_last: bool | str = "auto"  # auto: on with CUDA
+    precision: str = _DEFAULT["precision"]  # as the SR trainer's: auto | fp32 | bf16 | fp16 (CUDA)
+    channels_last: bool | str = _DEFAULT["channels_last"]  # auto: on (precision.CPU_CHANNELS_LAST)
     shuffle_labels: bool = False  # the control row: labels permuted across subjects
-    until_plateau: bool = False  # stop once select_on has not improved for `patience` validations
-    patience: int = 5  # validations (units of val_every) without a new best before stopping
+    until_plateau: bool = _DEFAULT["until_plateau"]  # stop on a select_on plateau
+    patience: int = _DEFAULT["patience"]  # validations without a new best
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -216,7 +218,9 @@ class ClassifierSettings(checkpoint.RunSettings):
         return replace(
             self,
             precision=precision.resolve_precision(self.precision, device),
-            channels_last=precision.resolve_flag(self.channels_last, device),
+            channels_last=precision.resolve_flag(
+                self.channels_last, device, on_cpu=precision.CPU_CHANNELS_LAST
+            ),
         )
 
 

@@ -73,9 +73,18 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp16" if device.type == "cuda" else "fp32"
 
 
+#: ``channels_last: auto`` on a CPU (on CUDA it is always on). NHWC measured faster there at
+#: the quick preset's shapes on 1 core (benchmarks/bench_memory_format.py, 2026-12-03, AMD EPYC
+#: capped to AVX2 / with AVX512, fp32): SR inference 0.97-1.53x / 0.94-1.74x, SR training
+#: 0.97-1.31x / 0.85-1.20x (A2F the one slower, 0.85-0.97x), the ResNet-10 classifier at
+#: 96x96 1.21x / 1.20x (at 24x24 0.83x / 1.26x). Set ``channels_last: false`` per method to opt
+#: out.
+CPU_CHANNELS_LAST = True
+
+
 def resolve_flag(value: bool | str, device: torch.device, on_cpu: bool = False) -> bool:
-    """``auto`` means on with CUDA (channels_last, pinned memory), and on a CPU ``on_cpu``: a
-    caller whose network measured faster in channels_last there says so."""
+    """``auto`` means on with CUDA (channels_last, pinned memory), and on a CPU ``on_cpu``
+    (``CPU_CHANNELS_LAST`` for channels_last; pinned memory has no use there)."""
     if value == "auto":
         return device.type == "cuda" or (device.type == "cpu" and on_cpu)
     return bool(value)

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from srda import layout
+from srda import layout, schema
 from srda.errors import InputError
 from srda.metrics import psnr
 from srda.shards import read_shard
@@ -67,6 +67,7 @@ from srda.train.data import PatchSampler, load_split, prefetch
 from srda.train.losses import predict_sr
 from srda.train.plateau import Plateau, restart_reason, settings_problem
 from srda.train.precision import (
+    CPU_CHANNELS_LAST,
     PRECISIONS,
     autocast,
     deterministic_on_cpu,
@@ -78,6 +79,8 @@ from srda.train.precision import native_bf16 as native_bf16  # the benchmarks' d
 from srda.train.step import Objective, term_values, train_step
 
 logger = logging.getLogger(__name__)
+#: A method's train: settings as the schema fills them in: the only source of their defaults.
+_DEFAULT = schema.job_defaults("train")
 
 SCHEDULES = ("constant", "step", "cosine")
 LOG_NAME = layout.train_log_csv("").name  # inside the train folder it is given
@@ -111,24 +114,24 @@ class TrainSettings(RunSettings):
     steps: int
     batch_size: int
     patch: int
-    lr: float = 1e-4
-    val_every: int = 200  # 0: validate only at the end
+    lr: float = _DEFAULT["lr"]
+    val_every: int = _DEFAULT["val_every"]  # 0: validate only at the end
     checkpoint_every: int | None = None  # default: val_every (0: only at the end)
     # auto | fp32 | bf16 | fp16 (fp16 only with CUDA, with a GradScaler); auto: resolve_precision
-    precision: str = "fp32"
-    channels_last: bool | str = False  # True | False | "auto" (on with CUDA)
-    loader_workers: int = 1  # threads drawing batches ahead (0: in the loop); same batches
-    pin_memory: bool | str = "auto"  # page-locked batches; "auto": on with CUDA
-    augment: bool = True
-    schedule: str = "constant"  # constant | step | cosine
-    schedule_milestones: list[int] | None = None  # step schedule; default [steps // 2]
-    schedule_gamma: float = 0.5
-    val_images: int | None = 64  # first K validation images (None: all)
+    precision: str = _DEFAULT["precision"]
+    channels_last: bool | str = _DEFAULT["channels_last"]  # auto: on (CPU_CHANNELS_LAST)
+    loader_workers: int = _DEFAULT["loader_workers"]  # threads drawing batches ahead
+    pin_memory: bool | str = _DEFAULT["pin_memory"]  # page-locked batches; "auto": on with CUDA
+    augment: bool = _DEFAULT["augment"]
+    schedule: str = _DEFAULT["schedule"]  # constant | step | cosine
+    schedule_milestones: list[int] | None = _DEFAULT["schedule_milestones"]  # default [steps // 2]
+    schedule_gamma: float = _DEFAULT["schedule_gamma"]
+    val_images: int | None = _DEFAULT["val_images"]  # first K validation images (None: all)
     grad_clip: float | None = None  # max global gradient norm
     seed: int = 0
     val_batch_size: int = 4  # whole images per validation forward pass
-    until_plateau: bool = False  # stop once val PSNR has not improved for `patience` validations
-    patience: int = 5  # validations (units of val_every) without a new best before stopping
+    until_plateau: bool = _DEFAULT["until_plateau"]  # stop on a val PSNR plateau
+    patience: int = _DEFAULT["patience"]  # validations (units of val_every) without a new best
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -148,8 +151,8 @@ class TrainSettings(RunSettings):
         need(self.schedule in SCHEDULES, f"schedule {self.schedule!r} not in {SCHEDULES}")
         need(self.schedule_gamma > 0, f"schedule_gamma={self.schedule_gamma} must be positive")
         need(
-            self.val_images is None or self.val_images >= 0,
-            f"val_images={self.val_images} must be >= 0 or None",
+            self.val_images is None or self.val_images >= 1,
+            f"val_images={self.val_images} must be >= 1 or None (all)",
         )
         need(
             self.grad_clip is None or self.grad_clip > 0,
@@ -321,7 +324,7 @@ def train(
     settings = replace(  # "auto" becomes what this device runs (the checkpoint keeps that)
         settings,
         precision=resolve_precision(settings.precision, device),
-        channels_last=resolve_flag(settings.channels_last, device),
+        channels_last=resolve_flag(settings.channels_last, device, on_cpu=CPU_CHANNELS_LAST),
         pin_memory=resolve_flag(settings.pin_memory, device),
     )
     steps, val_every, ckpt_every = settings.steps, settings.val_every, settings.checkpoint_interval
