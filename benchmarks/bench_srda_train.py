@@ -163,6 +163,10 @@ def system_busy_seconds(path: Path = Path("/proc/stat")) -> float | None:
         return None
 
 
+#: Environment variables that cap the instruction sets torch, oneDNN and MKL use.
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
 def machine_line(m: dict[str, Any]) -> str:
     """One line: CPU, cores/threads, torch, native bf16 or not."""
     if m["native_bf16"] is None:
@@ -173,6 +177,9 @@ def machine_line(m: dict[str, Any]) -> str:
             f"AMX-BF16 {'yes' if m['amx_bf16'] else 'no'}"
         )
     cores = f"{m['physical_cores']} cores" if m["physical_cores"] else "cores unknown"
+    capped = [f"{k}={os.environ[k]}" for k in ISA_CAPS if os.environ.get(k)]
+    if capped:  # a CPU made to act as an older one: its flags say more than it uses
+        bf16 += f"; instruction sets capped by {' '.join(capped)}"
     return (
         f"{m['cpu_model']} ({cores}, {m['logical_cpus']} logical CPUs, "
         f"{m['usable_cpus']} usable), {m['threads']} threads, torch {m['torch']} "

@@ -3,21 +3,47 @@
 
     python benchmarks/workflow_summary.py results            # a Markdown table per rule
     python benchmarks/workflow_summary.py results --json out.json
+    python benchmarks/workflow_summary.py results --phases  # where each job's time goes
 
 Each rule's `benchmark:` file holds the job's wall seconds (s) and peak resident memory
 (max_rss, MB). The summary adds them up per rule and names the slowest and the largest job.
+``--phases`` splits the method jobs (run.json) and the classifiers (summary.json) into
+start-up (the process's wall time before the job's own clock: interpreter, imports, reading
+the settings), training, and the rest (a method: super-resolving every split, scoring the test
+split; a classifier: loading the images, the last BatchNorm pass, predicting val and test).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from srda import layout
 from srda.layout import benchmarks_dir
+
+# A job's result file, relative to the results folder, and the benchmark file it belongs to
+# (layout.job_name): method jobs and their classifiers, the LR rows and the HR rows.
+_SR = r"(?P<ds>[^/]+)/x(?P<scale>\d+)(?P<deg>_[^/]+)?/sr/(?P<src>[^/]+)/seed(?P<seed>\d+)"
+_RESULT_FILES = (
+    (re.compile(_SR + r"/run\.json$"), "run_method"),
+    (re.compile(_SR + r"/diagnosis/summary\.json$"), "diagnose_sr"),
+    (
+        re.compile(
+            r"(?P<ds>[^/]+)/x(?P<scale>\d+)(?P<deg>_[^/]+)?/diagnosis_(?P<src>[^/]+)/"
+            r"seed(?P<seed>\d+)/summary\.json$"
+        ),
+        "diagnose_lr_row",
+    ),
+    (
+        re.compile(r"(?P<ds>[^/]+)/diagnosis_(?P<src>[^/]+)/seed(?P<seed>\d+)/summary\.json$"),
+        "diagnose_hr_row",
+    ),
+)
 
 
 def collect(results_dir: Path) -> pd.DataFrame:
@@ -53,11 +79,82 @@ def summarise(jobs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def phases(results_dir: Path) -> pd.DataFrame:
+    """One row per method job and classifier: the benchmark file's wall seconds split into
+    ``startup_s``, ``train_s`` and ``rest_s`` (see the module docstring)."""
+    rows = []
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        rel = path.relative_to(results_dir).as_posix()
+        for pattern, rule in _RESULT_FILES:
+            m = pattern.fullmatch(rel)
+            if m is None:
+                continue
+            scale = None if rule == "diagnose_hr_row" else m["scale"] + (m["deg"] or "")
+            job = layout.job_name(m["ds"], scale, m["src"], m["seed"])
+            stage = "run_method" if rule == "run_method" else "diagnose"
+            tsv = layout.benchmark_file(results_dir, stage, job)
+            if not tsv.exists():
+                break
+            wall = float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
+            info = json.loads(path.read_text())
+            if rule == "run_method":
+                inside, train = info["seconds"], (info.get("training") or {}).get("seconds", 0.0)
+            else:
+                inside, train = info["wall_seconds"], info["train_seconds"]
+            rows.append(
+                {
+                    "rule": rule,
+                    "job": job,
+                    "source": m["src"],
+                    "seconds": wall,
+                    "startup_s": wall - inside,
+                    "train_s": train,
+                    "rest_s": inside - train,
+                }
+            )
+            break
+    if not rows:
+        raise SystemExit(f"{results_dir}: no run.json or classifier summary.json with benchmarks")
+    return pd.DataFrame(rows)
+
+
+def summarise_phases(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Per rule (and per method, for the method jobs): jobs and total seconds per phase."""
+    jobs = jobs.assign(
+        group=[
+            f"{rule}: {source}" if rule == "run_method" else rule
+            for rule, source in zip(jobs["rule"], jobs["source"], strict=True)
+        ]
+    )
+    table = (
+        jobs.groupby("group")
+        .agg(
+            jobs=("job", "size"),
+            total_s=("seconds", "sum"),
+            startup_s=("startup_s", "sum"),
+            train_s=("train_s", "sum"),
+            rest_s=("rest_s", "sum"),
+        )
+        .sort_values("total_s", ascending=False)
+        .reset_index()
+    )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results_dir", type=Path)
     parser.add_argument("--json", type=Path, help="also write the per-rule summary as JSON")
+    parser.add_argument(
+        "--phases", action="store_true", help="split method and classifier jobs into phases"
+    )
     args = parser.parse_args(argv)
+    if args.phases:
+        table = summarise_phases(phases(args.results_dir))
+        print(table.to_markdown(index=False, floatfmt=".0f") if _has_tabulate() else table)
+        if args.json:
+            args.json.write_text(json.dumps(table.to_dict(orient="records"), indent=2))
+        return 0
     jobs = collect(args.results_dir)
     table = summarise(jobs)
     print(table.to_markdown(index=False, floatfmt=".1f") if _has_tabulate() else table)

@@ -710,3 +710,58 @@ def test_precision_check_runs_the_workflow_end_to_end(tmp_path):
         assert all(0.0 < r["psnr"] < 60.0 and r["seconds"] > 0 for r in p["runs"])
     assert result["met"] is (abs(result["psnr_mean_diff_db"]) <= result["reference_spread_db"])
     assert "fp32 spread over seeds" in (out / "precision_psnr.md").read_text()
+
+
+def test_workflow_phases_split_each_job_into_startup_training_and_the_rest(tmp_path):
+    """A method job, its classifier and both kinds of reference row, with known seconds."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import workflow_summary
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    jobs = {  # benchmark file -> (result file, its JSON, the job's wall seconds)
+        "run_method/ds_x4_kspace_imdn_seed1.tsv": (
+            "ds/x4_kspace/sr/imdn/seed1/run.json",
+            {"seconds": 50.0, "training": {"seconds": 30.0}},
+            54.0,
+        ),
+        "diagnose/ds_x4_kspace_imdn_seed1.tsv": (
+            "ds/x4_kspace/sr/imdn/seed1/diagnosis/summary.json",
+            {"wall_seconds": 20.0, "train_seconds": 18.0},
+            25.0,
+        ),
+        "diagnose/ds_x4_lr_seed0.tsv": (
+            "ds/x4/diagnosis_lr/seed0/summary.json",
+            {"wall_seconds": 10.0, "train_seconds": 9.0},
+            14.0,
+        ),
+        "diagnose/ds_hr_seed0.tsv": (
+            "ds/diagnosis_hr/seed0/summary.json",
+            {"wall_seconds": 12.0, "train_seconds": 11.0},
+            15.0,
+        ),
+        "run_method/ds_x4_bicubic_seed0.tsv": (
+            "ds/x4/sr/bicubic/seed0/run.json",
+            {"seconds": 2.0, "training": {}},
+            5.0,
+        ),
+    }
+    for tsv, (result, info, wall) in jobs.items():
+        path = tmp_path / "benchmarks" / tsv
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(TSV_HEADER + f"{wall}\t0:00:{wall:02.0f}\t100\t1\t1\t1\t0\t0\t0\t1\n")
+        (tmp_path / result).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / result).write_text(json.dumps(info))
+    (tmp_path / "ds" / "dataset.json").write_text("{}")  # not a job's result: skipped
+    frame = workflow_summary.phases(tmp_path).set_index("job")
+    assert len(frame) == 5
+    imdn = frame[frame["rule"] == "run_method"].loc["ds_x4_kspace_imdn_seed1"]
+    assert (imdn["startup_s"], imdn["train_s"], imdn["rest_s"]) == (4.0, 30.0, 20.0)
+    classifier = frame[frame["rule"] == "diagnose_sr"].loc["ds_x4_kspace_imdn_seed1"]
+    assert (classifier["startup_s"], classifier["train_s"], classifier["rest_s"]) == (5, 18, 2)
+    assert frame.loc["ds_x4_lr_seed0", "rule"] == "diagnose_lr_row"
+    assert frame.loc["ds_hr_seed0", ["startup_s", "rest_s"]].tolist() == [3.0, 1.0]
+    assert frame.loc["ds_x4_bicubic_seed0", "train_s"] == 0.0
+    table = workflow_summary.summarise_phases(frame.reset_index()).set_index("group")
+    assert table.loc["run_method: imdn", "total_s"] == 54.0
+    assert table.loc["diagnose_sr", "jobs"] == 1
