@@ -31,8 +31,8 @@ test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 # Speed of the suite's own code (benchmarks/harness.py): a fresh smoke run for its wall time
-# (a few minutes), SRDA's PSNR after equal quick-preset steps in fp32 and bf16 (3 seeds each,
-# ~10 min with bf16 hardware), then up to 20 min of measurements on 2 cores; writes
+# (a few minutes) and measurements on 2 cores, 20 min for both (--time-budget), then SRDA's PSNR
+# after equal quick-preset steps in fp32 and bf16 (3 seeds each, ~10 min with bf16 hardware); writes
 # results/bench/bench.json and bench.md. On a CPU without native bf16 (AVX2 only) the harness
 # skips the emulated-bf16 work by itself (the precision check, the bf16 tuned candidates) and
 # says so there; BENCH_ARGS="--run-smoke --run-precision --bf16 native" runs it all the same.

@@ -76,6 +76,8 @@ WEIGHTS = {
     "data": 0.03,
     "gpu_hours": 0.05,
 }
+#: What the measurements keep of the budget however long a fresh smoke run took (seconds).
+MIN_MEASURE_SECONDS = 60.0
 #: Settings of a full run and of ``--tiny``; command-line options override either.
 MODES: dict[str, dict[str, Any]] = {
     "full": {
@@ -195,7 +197,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     smoke.add_argument(
         "--run-smoke",
         action="store_true",
-        help="run the smoke preset into OUT/smoke first (minutes; not counted in the budget)",
+        help="run the smoke preset into OUT/smoke first (minutes; counted in the budget, the "
+        "measurements get what it leaves)",
     )
     _path_option(
         p,
@@ -430,8 +433,7 @@ def section_eval(args, ctx, deadline):
 def section_workflow(args, ctx, deadline):
     wall = None
     if args.run_smoke:
-        target = args.out / "smoke"
-        wall = smoke_run.run_smoke(target, args.out / "smoke_snakemake.log")
+        target, wall = ctx["smoke"]
         where, how = target, f"run by the harness into {target}"
     else:
         where, how = smoke_run.pick_results(args.smoke_results)
@@ -875,16 +877,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.set_flush_denormal(True)
     load_before = bst._loadavg()
     busy0, own0 = bst.system_busy_seconds(), _cpu_seconds_self_and_children()
-    chosen = [s for s in SECTIONS if s in args.sections]
-    budget = Budget(args.time_budget, {s: WEIGHTS[s] for s in chosen})
-    ctx: dict[str, Any] = {"sections": {}, "cfg": None}
-    errors: dict[str, str] = {}
     machine = bst.machine_info(threads)
     logger.info("machine: %s", bst.machine_line(machine))
-    ctx["bf16"] = bf16 = bf16_support(args.bf16, machine)
+    bf16 = bf16_support(args.bf16, machine)
     (logger.info if bf16["native"] else logger.warning)("bf16: %s", bf16_line(bf16))
     if bf16.get("note"):
         logger.info("bf16: %s", bf16["note"])
+    chosen = [s for s in SECTIONS if s in args.sections]
+    measure_budget = args.time_budget
+    if args.run_smoke and "workflow" in chosen:
+        # First, and inside the budget: the budget is the run's wall time (the precision
+        # check aside), so `make bench` ends in time whatever the CPU makes of the smoke run.
+        target = args.out / "smoke"
+        logger.info("workflow: a fresh smoke run into %s (counted in the budget)", target)
+        smoke_wall = smoke_run.run_smoke(target, args.out / "smoke_snakemake.log")
+        ctx_smoke = (target, smoke_wall)
+        if measure_budget > 0:
+            measure_budget = max(MIN_MEASURE_SECONDS, measure_budget - smoke_wall)
+    else:
+        ctx_smoke = None
+    budget = Budget(measure_budget, {s: WEIGHTS[s] for s in chosen})
+    ctx: dict[str, Any] = {"sections": {}, "cfg": None, "smoke": ctx_smoke, "bf16": bf16}
+    errors: dict[str, str] = {}
     try:
         ctx["cfg"] = resolved_config(args.preset)
         ctx["work"] = bench_methods.Workload(
@@ -909,6 +923,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 errors[name] = f"{type(exc).__name__}: {exc}"
                 logger.error("%s failed: %s\n%s", name, exc, traceback.format_exc())
         timing = budget.close()
+        if ctx_smoke is not None:  # the smoke run came first, inside --time-budget
+            timing["smoke_run_s"] = round(ctx_smoke[1], 3)
+            timing["time_budget_s"] = args.time_budget if args.time_budget > 0 else None
+            timing["wall_s"] = round(timing["wall_s"] + ctx_smoke[1], 3)
+            timing["over_budget"] = bool(
+                args.time_budget > 0 and timing["wall_s"] > args.time_budget
+            )
     finally:
         torch.set_num_threads(threads_before)
         torch.set_flush_denormal(False)
