@@ -96,20 +96,10 @@ def build(settings: dict[str, Any]) -> nn.Module:
 
 
 def objective_for(settings: dict[str, Any], model: nn.Module):
-    """The objective the trainer uses for this method (srda.run.fit's choice)."""
-    from srda.train.losses import joint_objective, sr_objective
+    """The objective the trainer uses for this method (``srda.run.objective_for``)."""
+    from srda.run import objective_for as run_objective
 
-    if hasattr(model, "sr_net"):
-        from srda.models.joint import srda_loss
-
-        joint = settings["joint"]
-        return joint_objective(
-            srda_loss,
-            lambda1=joint["lambda1"],
-            lambda2=joint["lambda2"],
-            attention_loss=joint["attention_loss"],
-        )
-    return sr_objective(settings["train"]["loss"])
+    return run_objective(model, settings)[0]
 
 
 def batch_of(n: int, patch: int, seed: int = 0, channels_last: bool = False):

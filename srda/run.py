@@ -91,6 +91,29 @@ def training_recipe(model: nn.Module, settings: dict[str, Any]) -> dict[str, Any
     return recipe
 
 
+def objective_for(model: nn.Module, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """(objective, predict) a method trains with: SRDA's joint loss for a joint model, else
+    its configured pixel loss. The benchmarks time this same objective."""
+    from srda.train.losses import joint_objective, predict_sr, sr_objective
+
+    if not hasattr(model, "sr_net"):
+        return sr_objective(settings["train"]["loss"]), predict_sr
+    from srda.models.joint import srda_loss
+
+    joint = settings["joint"]
+    objective = joint_objective(
+        srda_loss,
+        lambda1=joint["lambda1"],
+        lambda2=joint["lambda2"],
+        attention_loss=joint["attention_loss"],
+    )
+
+    def predict(m: nn.Module, lr: torch.Tensor) -> torch.Tensor:
+        return m.sr_net(lr)
+
+    return objective, predict
+
+
 def fit(
     model: nn.Module,
     settings: dict[str, Any],
@@ -101,34 +124,19 @@ def fit(
     device: torch.device,
     degradation: str = layout.BICUBIC,
 ) -> dict[str, Any]:
-    from srda.train.losses import joint_objective, predict_sr, sr_objective
     from srda.train.trainer import TrainSettings, load_weights, train
 
     train_cfg = dict(settings["train"])
     n_train = len(read_meta(layout.meta_csv(data_dir, "train")))
     batch = settings["batch_size"]
     steps = train_steps(train_cfg, n_train, batch)
-    loss_kind = train_cfg.pop("loss")
+    train_cfg.pop("loss")
     for key in ("steps", "epochs", "batch_size"):
         train_cfg.pop(key, None)
     run_settings = TrainSettings(
         steps=steps, batch_size=batch, patch=settings["patch"], seed=seed, **train_cfg
     )
-    if hasattr(model, "sr_net"):
-        from srda.models.joint import srda_loss
-
-        joint = settings["joint"]
-        objective = joint_objective(
-            srda_loss,
-            lambda1=joint["lambda1"],
-            lambda2=joint["lambda2"],
-            attention_loss=joint["attention_loss"],
-        )
-
-        def predict(m: nn.Module, lr: torch.Tensor) -> torch.Tensor:
-            return m.sr_net(lr)
-    else:
-        objective, predict = sr_objective(loss_kind), predict_sr
+    objective, predict = objective_for(model, settings)
     train_dir = layout.train_dir(out_dir)
     ctx = distributed.current()
     if ctx.is_main:  # a record of what the folder was last trained with; the trainer decides

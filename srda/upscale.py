@@ -34,7 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from srda import registry
-from srda.data.ingest import _NIFTI_ERRORS, _open_nifti, _read_gray
+from srda.data.ingest import _NIFTI_ERRORS, _open_nifti, _read_gray, usable_affine
 from srda.data.slicing import PLANE_AXIS, _to_display
 from srda.errors import InputError, describe
 
@@ -252,13 +252,8 @@ def _read_volume(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
     if len(shape) < 2 or min(shape) < 1:
         raise InputError(path, f"image of shape {shape}; expected a 3D volume")
     spatial = (shape + (1,))[:3]
-    affine = img.affine
-    if (
-        affine is None
-        or not np.all(np.isfinite(affine))
-        or abs(np.linalg.det(affine[:3, :3])) < 1e-12
-    ):
-        raise InputError(path, f"volume has no usable affine (voxel-to-world matrix): {affine}")
+    if not usable_affine(img.affine):
+        raise InputError(path, f"volume has no usable affine (voxel-to-world matrix): {img.affine}")
     try:
         data = np.asarray(img.get_fdata(dtype=np.float32)).reshape(spatial)
     except _NIFTI_ERRORS as exc:
