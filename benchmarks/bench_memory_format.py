@@ -47,10 +47,8 @@ def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _formats(module: torch.nn.Module, x: torch.Tensor):
-    """(name, module, input) in both memory formats, sharing the weights' values."""
-    for name, fmt in (("default", torch.contiguous_format), ("channels_last", torch.channels_last)):
-        yield name, module.to(memory_format=fmt), x.contiguous(memory_format=fmt)
+#: The two memory formats compared, default first.
+FORMATS = {"default": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
 def sr_inference(method: str, settings: dict[str, Any], lr: int, batch: int, repeats: int):
@@ -58,7 +56,8 @@ def sr_inference(method: str, settings: dict[str, Any], lr: int, batch: int, rep
     x = torch.rand(batch, settings["channels"], lr, lr, generator=torch.Generator().manual_seed(0))
     out: dict[str, Any] = {"method": method}
     outputs = {}
-    for name, module, inp in _formats(net, x):
+    for name, fmt in FORMATS.items():
+        module, inp = net.to(memory_format=fmt), x.contiguous(memory_format=fmt)
         with torch.inference_mode():
             outputs[name] = module(inp).contiguous()
             seconds = _median_seconds(lambda m=module, i=inp: m(i), repeats)
@@ -71,18 +70,10 @@ def sr_inference(method: str, settings: dict[str, Any], lr: int, batch: int, rep
 def sr_training(method: str, settings: dict[str, Any], patch: int, batch: int, repeats: int):
     """One optimiser step of the method's trainer objective (joint for SRDA variants)."""
     out: dict[str, Any] = {"method": method}
-    for name in ("default", "channels_last"):
+    for name, fmt in FORMATS.items():
         torch.manual_seed(0)
-        model = (
-            build(settings)
-            .train()
-            .to(
-                memory_format=torch.channels_last
-                if name == "channels_last"
-                else torch.contiguous_format
-            )
-        )
-        data = batch_of(batch, patch, channels_last=name == "channels_last")
+        model = build(settings).train().to(memory_format=fmt)
+        data = batch_of(batch, patch, channels_last=fmt is torch.channels_last)
         objective = objective_for(settings, model)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
@@ -103,10 +94,10 @@ def classifier_step(depth: int, size: int, batch: int, repeats: int) -> dict[str
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 1, size, size, generator=gen)
     y = torch.randint(0, 3, (batch,), generator=gen)
-    for name in ("default", "channels_last"):
+    for name, fmt in FORMATS.items():
         torch.manual_seed(0)
-        model = build_classifier(3, depth).train()
-        _, model, inp = next(f for f in _formats(model, x) if f[0] == name)
+        model = build_classifier(3, depth).train().to(memory_format=fmt)
+        inp = x.contiguous(memory_format=fmt)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
         def step(model=model, inp=inp, opt=opt) -> None:

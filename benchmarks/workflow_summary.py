@@ -26,24 +26,33 @@ import pandas as pd
 from srda import layout
 from srda.layout import benchmarks_dir
 
-# A job's result file, relative to the results folder, and the benchmark file it belongs to
-# (layout.job_name): method jobs and their classifiers, the LR rows and the HR rows.
-_SR = r"(?P<ds>[^/]+)/x(?P<scale>\d+)(?P<deg>_[^/]+)?/sr/(?P<src>[^/]+)/seed(?P<seed>\d+)"
-_RESULT_FILES = (
-    (re.compile(_SR + r"/run\.json$"), "run_method"),
-    (re.compile(_SR + r"/diagnosis/summary\.json$"), "diagnose_sr"),
-    (
-        re.compile(
-            r"(?P<ds>[^/]+)/x(?P<scale>\d+)(?P<deg>_[^/]+)?/diagnosis_(?P<src>[^/]+)/"
-            r"seed(?P<seed>\d+)/summary\.json$"
-        ),
-        "diagnose_lr_row",
+# The result file of each kind of job that --phases splits, as the layout spells it (wildcards
+# as Snakemake's), and the layout.job_name parts of its benchmark file.
+_SR_DIR = layout.sr_dir(".", degradation=layout.DEG_WILDCARD)
+_RESULT_FILES = {
+    "run_method": layout.run_json(_SR_DIR),
+    "diagnose_sr": layout.classifier_summary_json(layout.classifier_dir(_SR_DIR)),
+    "diagnose_lr_row": layout.classifier_summary_json(
+        layout.lr_row_dir(layout.data_dir("."), degradation=layout.DEG_WILDCARD)
     ),
-    (
-        re.compile(r"(?P<ds>[^/]+)/diagnosis_(?P<src>[^/]+)/seed(?P<seed>\d+)/summary\.json$"),
-        "diagnose_hr_row",
-    ),
-)
+    "diagnose_hr_row": layout.classifier_summary_json(layout.hr_row_dir(layout.data_dir("."))),
+}
+_WILDCARD_VALUES = {"scale": r"\d+", "seed": r"\d+", "deg": r"(?:_[^/]+)?"}
+
+
+def _result_pattern(path: Path) -> re.Pattern[str]:
+    """A layout path with ``{name}`` wildcards as a regex with one group per wildcard."""
+    text = re.escape(path.as_posix().removeprefix("./"))
+    return re.compile(
+        re.sub(
+            r"\\\{(\w+)\\\}",
+            lambda m: f"(?P<{m[1]}>{_WILDCARD_VALUES.get(m[1], '[^/]+')})",
+            text,
+        )
+    )
+
+
+_PATTERNS = {rule: _result_pattern(path) for rule, path in _RESULT_FILES.items()}
 
 
 def collect(results_dir: Path) -> pd.DataFrame:
@@ -85,12 +94,14 @@ def phases(results_dir: Path) -> pd.DataFrame:
     rows = []
     for path in sorted(Path(results_dir).rglob("*.json")):
         rel = path.relative_to(results_dir).as_posix()
-        for pattern, rule in _RESULT_FILES:
+        for rule, pattern in _PATTERNS.items():
             m = pattern.fullmatch(rel)
             if m is None:
                 continue
-            scale = None if rule == "diagnose_hr_row" else m["scale"] + (m["deg"] or "")
-            job = layout.job_name(m["ds"], scale, m["src"], m["seed"])
+            w = m.groupdict()
+            source = w.get("method") or w["row"]
+            scale = None if rule == "diagnose_hr_row" else w["scale"] + w["deg"]
+            job = layout.job_name(w["dataset"], scale, source, w["seed"])
             stage = "run_method" if rule == "run_method" else "diagnose"
             tsv = layout.benchmark_file(results_dir, stage, job)
             if not tsv.exists():
@@ -105,7 +116,7 @@ def phases(results_dir: Path) -> pd.DataFrame:
                 {
                     "rule": rule,
                     "job": job,
-                    "source": m["src"],
+                    "source": source,
                     "seconds": wall,
                     "startup_s": wall - inside,
                     "train_s": train,

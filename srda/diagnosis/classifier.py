@@ -218,9 +218,7 @@ class ClassifierSettings(checkpoint.RunSettings):
         return replace(
             self,
             precision=precision.resolve_precision(self.precision, device),
-            channels_last=precision.resolve_flag(
-                self.channels_last, device, on_cpu=precision.CPU_CHANNELS_LAST
-            ),
+            channels_last=precision.resolve_channels_last(self.channels_last, device),
         )
 
 

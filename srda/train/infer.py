@@ -10,7 +10,7 @@ from torch import nn
 from tqdm import tqdm
 
 from srda.shards import ShardWriter, read_shard
-from srda.train.precision import CPU_CHANNELS_LAST, resolve_flag
+from srda.train.precision import resolve_channels_last
 
 
 def pick_device(gpus: int | None = None) -> torch.device:
@@ -35,7 +35,7 @@ def super_resolve(
     cross-fitting, the cross-degradation table) computes alike."""
     lr = read_shard(lr_path)
     if channels_last is None:
-        channels_last = resolve_flag("auto", device, on_cpu=CPU_CHANNELS_LAST)
+        channels_last = resolve_channels_last("auto", device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device).eval().to(memory_format=fmt)
     with ShardWriter(out_path) as out:

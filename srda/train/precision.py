@@ -90,6 +90,12 @@ def resolve_flag(value: bool | str, device: torch.device, on_cpu: bool = False) 
     return bool(value)
 
 
+def resolve_channels_last(value: bool | str, device: torch.device) -> bool:
+    """``channels_last`` for ``device``: ``auto`` is on with CUDA and ``CPU_CHANNELS_LAST`` on a
+    CPU. The SR trainer, super-resolving and the classifier all resolve it here."""
+    return resolve_flag(value, device, on_cpu=CPU_CHANNELS_LAST)
+
+
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     """Autocast for a resolved precision (bf16 / fp16); fp32: nothing."""
     if precision == "bf16":

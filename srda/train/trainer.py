@@ -67,11 +67,11 @@ from srda.train.data import PatchSampler, load_split, prefetch
 from srda.train.losses import predict_sr
 from srda.train.plateau import Plateau, restart_reason, settings_problem
 from srda.train.precision import (
-    CPU_CHANNELS_LAST,
     PRECISIONS,
     autocast,
     deterministic_on_cpu,
     grad_scaler,
+    resolve_channels_last,
     resolve_flag,
     resolve_precision,
 )
@@ -324,7 +324,7 @@ def train(
     settings = replace(  # "auto" becomes what this device runs (the checkpoint keeps that)
         settings,
         precision=resolve_precision(settings.precision, device),
-        channels_last=resolve_flag(settings.channels_last, device, on_cpu=CPU_CHANNELS_LAST),
+        channels_last=resolve_channels_last(settings.channels_last, device),
         pin_memory=resolve_flag(settings.pin_memory, device),
     )
     steps, val_every, ckpt_every = settings.steps, settings.val_every, settings.checkpoint_interval
